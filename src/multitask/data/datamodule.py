@@ -1,0 +1,83 @@
+"""A Lightning DataModule over a LabelTable's train / val / test splits."""
+
+from __future__ import annotations
+
+import os
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from multitask.config import DataConfig
+from multitask.data.datasets import (
+    FeatureDataset,
+    ImageDataset,
+    eval_transform,
+    should_cache,
+    train_transform,
+)
+from multitask.labels import LabelTable
+
+
+def make_dataset(table: LabelTable, config: DataConfig, train: bool = False) -> Dataset:
+    """The dataset for a table (any split), augmented when `train` and config.augment."""
+    if table.kind == "features":
+        return FeatureDataset(table.features, table.targets, table.known)
+    transform = train_transform(config.image_size, config.hflip) if train and config.augment else eval_transform()
+    cache = should_cache(len(table), config.image_size, config.cache_images)
+    return ImageDataset(table.images, table.targets, table.known, config.image_size, transform, cache=cache)
+
+
+def make_loader(dataset: Dataset, config: DataConfig, batch_size: int, *, shuffle: bool = False,
+                seed: int = 0, drop_last: bool = False) -> DataLoader:
+    workers = config.num_workers
+    if workers is None:
+        cached = isinstance(dataset, FeatureDataset) or getattr(dataset, "images", None) is not None
+        workers = 0 if cached else min(4, max((os.cpu_count() or 1) - 1, 0))
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                      drop_last=drop_last, generator=generator, persistent_workers=workers > 0,
+                      pin_memory=torch.cuda.is_available())
+
+
+class MultiTaskDataModule(L.LightningDataModule):
+    """Train / val / test loaders for one LabelTable."""
+
+    def __init__(self, table: LabelTable, config: DataConfig, batch_size: int, seed: int = 0) -> None:
+        super().__init__()
+        self.table, self.config, self.batch_size, self.seed = table, config, batch_size, seed
+        self.datasets: dict[str, Dataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val", "test"):
+            if split not in self.datasets:
+                part = self.table.part(split)
+                if len(part):
+                    self.datasets[split] = make_dataset(part, self.config, train=split == "train")
+
+    def train_dataloader(self) -> DataLoader:
+        train = self.datasets["train"]
+        # Dropping a last batch of one keeps BatchNorm from failing; any other remainder is used.
+        drop_last = len(train) % self.batch_size == 1
+        return make_loader(train, self.config, self.batch_size, shuffle=True, seed=self.seed, drop_last=drop_last)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> DataLoader | list:
+        if split not in self.datasets:
+            return []
+        return make_loader(self.datasets[split], self.config, self.batch_size * 2)
+
+
+def feature_statistics(table: LabelTable) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
+    """Mean and standard deviation of the training features (None for image tables)."""
+    if table.features is None:
+        return None, None
+    train = table.features[table.split == "train"]
+    return torch.from_numpy(train.mean(axis=0).astype(np.float32)), torch.from_numpy(
+        train.std(axis=0).astype(np.float32))

@@ -1,0 +1,119 @@
+"""Run directories: everything a training run produced, in files a person or a program can read.
+
+    runs/<name>/
+      config.yaml        the full resolved config (rerun with `multitask train --config config.yaml`)
+      tasks.json         task names, decision thresholds, input kind and feature names
+      model.safetensors  the network's weights (no pickle)
+      metrics.json       validation and test metrics per task, macro means, timings, sizes
+      logs/metrics.csv   per-epoch training log (Lightning CSVLogger)
+      checkpoints/       the best Lightning checkpoint (for resuming)
+      report.md          the report, with plots/ beside it
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from multitask.config import RunConfig, load_config
+from multitask.models.network import MultiTaskNetwork, build_network
+
+
+@dataclass
+class Run:
+    """A trained model with its config, tasks and thresholds, as stored in a run directory."""
+
+    path: Path
+    config: RunConfig
+    tasks: tuple[str, ...]
+    thresholds: np.ndarray
+    network: MultiTaskNetwork
+    input_kind: str
+    feature_names: tuple[str, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+
+def new_run_dir(config: RunConfig, default_stem: str = "run") -> Path:
+    """runs/<name>; a fresh timestamped name when none is given, `-2`, `-3`… if it exists."""
+    name = config.name or f"{default_stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    path = Path(config.root) / name
+    candidate, k = path, 2
+    while candidate.exists() and any(candidate.iterdir()):
+        candidate = path.with_name(f"{name}-{k}")
+        k += 1
+    candidate.mkdir(parents=True, exist_ok=True)
+    return candidate
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    """JSON with NaN written as null (strict JSON)."""
+    path.write_text(json.dumps(_jsonable(value), indent=2, allow_nan=False) + "\n")
+
+
+def save_run(path: Path, config: RunConfig, network: MultiTaskNetwork, tasks: tuple[str, ...],
+             thresholds: np.ndarray, input_kind: str, feature_names: tuple[str, ...] = (),
+             metrics: dict[str, Any] | None = None) -> Run:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(config.to_yaml())
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    save_file(state, str(path / "model.safetensors"), metadata={"format": "pt", "multitask": "1"})
+    write_json(path / "tasks.json", {
+        "tasks": list(tasks),
+        "thresholds": {t: float(v) for t, v in zip(tasks, thresholds, strict=True)},
+        "input_kind": input_kind,
+        "feature_names": list(feature_names),
+    })
+    if metrics is not None:
+        write_json(path / "metrics.json", metrics)
+    return Run(path, config, tuple(tasks), np.asarray(thresholds), network, input_kind, tuple(feature_names),
+               metrics or {})
+
+
+def load_run(path: str | Path) -> Run:
+    """Rebuild a run's network from config.yaml and load model.safetensors."""
+    path = Path(path)
+    if not (path / "tasks.json").is_file() or not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (needs tasks.json and model.safetensors)")
+    config = load_config(path / "config.yaml")
+    info = json.loads((path / "tasks.json").read_text())
+    tasks = tuple(info["tasks"])
+    features = tuple(info.get("feature_names", ()))
+    network = build_network(config.model, len(tasks), len(features), load_weights=False)
+    state = load_file(str(path / "model.safetensors"))
+    network.load_state_dict(state, strict=True)
+    network.eval()
+    thresholds = np.array([info["thresholds"][t] for t in tasks], dtype=np.float64)
+    metrics_path = path / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return Run(path, config, tasks, thresholds, network, info["input_kind"], features, metrics)
+
+
+def load_network_state(network: torch.nn.Module, path: str | Path) -> None:
+    """Load a run's model.safetensors into a network of the same shape."""
+    network.load_state_dict(load_file(str(Path(path) / "model.safetensors")), strict=True)

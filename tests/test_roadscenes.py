@@ -1,0 +1,230 @@
+"""Tests for the built-in road-scene generator."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from multitask.data.roadscenes import (
+    SIZE_RANGES,
+    TASKS,
+    SceneObject,
+    _Canvas,
+    _draw_stop_sign,
+    _image_rng,
+    extra_task_names,
+    generate_road_scenes,
+    max_extra_tasks,
+    render_scene,
+    render_scene_objects,
+    scene_labels,
+)
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    return generate_road_scenes(out, n_images=40, image_size=32, extra_tasks=5, seed=7)
+
+
+def test_tiny_set_layout(tiny: Path) -> None:
+    header, rows = _read(tiny)
+    names = list(TASKS) + extra_task_names(5)
+    assert header == ["image", *names, "split"]
+    assert len(rows) == 40
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    assert sum(r["split"] == "val" for r in rows) == 6 and sum(r["split"] == "test" for r in rows) == 6
+    for i, r in enumerate(rows):
+        assert r["image"] == f"images/scene_{i:05d}.png"
+        assert all(r[t] in {"0", "1", "?"} for t in names)
+        with Image.open(tiny.parent / r["image"]) as im:
+            assert im.size == (32, 32) and im.mode == "RGB"
+    assert (tiny.parent / "labels_full.csv").read_text() == tiny.read_text()  # nothing hidden by default
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path, tiny: Path) -> None:
+    again = generate_road_scenes(tmp_path / "a", n_images=40, image_size=32, extra_tasks=5, seed=7, workers=1)
+    assert again.read_bytes() == tiny.read_bytes()
+    for name in ("scene_00000.png", "scene_00017.png", "scene_00039.png"):
+        assert (again.parent / "images" / name).read_bytes() == (tiny.parent / "images" / name).read_bytes()
+    other = generate_road_scenes(tmp_path / "b", n_images=40, image_size=32, extra_tasks=5, seed=8)
+    assert other.read_bytes() != tiny.read_bytes()
+    assert (other.parent / "images/scene_00000.png").read_bytes() != (
+        tiny.parent / "images/scene_00000.png"
+    ).read_bytes()
+
+
+def test_images_do_not_depend_on_order_or_count() -> None:
+    a, la = render_scene(_image_rng(3, 5), 32, 4)
+    b, lb = render_scene(_image_rng(3, 5), 32, 4)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and la == lb
+
+
+def test_unknown_fraction_hides_only_train_and_val(tmp_path: Path) -> None:
+    path = generate_road_scenes(
+        tmp_path, n_images=60, image_size=16, extra_tasks=4, unknown_fraction=0.5, seed=1
+    )
+    names = list(TASKS) + extra_task_names(4)
+    _, rows = _read(path)
+    _, full = _read(path.parent / "labels_full.csv")
+    assert [r["image"] for r in rows] == [r["image"] for r in full]
+    trainval = [r[t] for r in rows if r["split"] != "test" for t in names]
+    test = [r[t] for r in rows if r["split"] == "test" for t in names]
+    assert abs(trainval.count("?") / len(trainval) - 0.5) < 0.01  # exact up to rounding
+    assert "?" not in test and test
+    for r, f in zip(rows, full, strict=True):
+        assert r["split"] == f["split"]
+        for t in names:
+            assert f[t] in {"0", "1"}
+            assert r[t] == "?" or r[t] == f[t]
+
+
+def test_each_base_task_has_positives_and_negatives() -> None:
+    counts = np.zeros((2, len(TASKS)), dtype=int)
+    for i in range(200):
+        _, labels = render_scene(_image_rng(0, i), image_size=16)
+        for j, t in enumerate(TASKS):
+            counts[labels[t], j] += 1
+    assert (counts >= 30).all(), counts
+
+
+def test_attribute_tasks_imply_their_base_task() -> None:
+    names = extra_task_names(max_extra_tasks())
+    kind_of = {n: next(k for k in TASKS if k in n or n == f"two_{k}s") for n in names}
+    seen = np.zeros(len(names), dtype=int)
+    for i in range(60):
+        image, objects = render_scene_objects(_image_rng(11, i), 16)
+        labels = scene_labels(objects, max_extra_tasks())
+        for j, n in enumerate(names):
+            if labels[n]:
+                assert labels[kind_of[n]] == 1, (i, n)
+                seen[j] += 1
+        # brute force: the base label is "some object of the kind is at least 40 % visible"
+        for k in TASKS:
+            assert labels[k] == int(any(o.kind == k and o.visible >= 0.4 for o in objects))
+    assert seen[:43].min() >= 1  # every single-attribute task fires at least once
+
+
+def test_attribute_definitions_brute_force() -> None:
+    objs = [
+        SceneObject("car", (0.05, 0.5, 0.45, 0.8), "red", 0.9),  # left, bottom, large (0.3 >= 0.255)
+        SceneObject("car", (0.6, 0.2, 0.9, 0.35), "blue", 0.9),  # right, top, small
+        SceneObject("car", (0.6, 0.6, 0.9, 0.75), "red", 0.1),  # mostly hidden: does not count
+        SceneObject("traffic_light", (0.7, 0.1, 0.8, 0.4), "green", 0.5),
+    ]
+    labels = scene_labels(objs, max_extra_tasks())
+    expected = {
+        "car": 1,
+        "pedestrian": 0,
+        "stop_sign": 0,
+        "traffic_light": 1,
+        "two_cars": 1,
+        "car_red": 1,
+        "car_red_left": 1,
+        "car_red_right": 0,
+        "car_blue_top": 1,
+        "car_left_large": 1,
+        "car_right_small": 1,
+        "car_right_large": 0,
+        "car_bottom_right": 0,
+        "traffic_light_green": 1,
+        "traffic_light_red": 0,
+        "traffic_light_top_right": 1,
+        "two_traffic_lights": 0,
+        "car_white": 0,
+    }
+    for name, value in expected.items():
+        assert labels[name] == value, name
+    assert SIZE_RANGES["car"] == (0.15, 0.36)
+
+
+def test_stop_sign_draws_red_inside_its_box() -> None:
+    cv = _Canvas(Image.new("RGB", (128, 128), (128, 128, 128)))
+    cv.track, cv.current = True, 1
+    _draw_stop_sign(cv, np.random.default_rng(0), 40.0, 70.0, 20.0, 0.9)
+    a = np.asarray(cv.image).astype(int)
+    red = (a[..., 0] > 150) & (a[..., 1] < 80) & (a[..., 2] < 80)
+    ys, xs = np.nonzero(red)
+    assert red.sum() > 0.4 * np.pi * 20 * 20 * 0.9 * 0.6
+    assert xs.min() >= 40 - 18 and xs.max() <= 40 + 18 and ys.min() >= 50 and ys.max() <= 90
+    ids = np.asarray(cv.ids)
+    assert ((ids == 1) | ~red).all()  # every red pixel belongs to the sign
+
+
+def test_drawn_objects_are_where_and_what_labels_say() -> None:
+    checked = {"stop_sign": 0, "car": 0, "traffic_light": 0}
+    for i in range(160):
+        image, objects = render_scene_objects(_image_rng(5, i), 64)
+        a = np.asarray(image).astype(int)
+        for o in objects:
+            if o.visible < 0.8 or o.kind == "pedestrian":
+                continue
+            x0, y0, x1, y1 = (round(v * 64) for v in o.bbox)
+            crop = a[y0:y1, x0:x1]
+            r, g, b = crop[..., 0], crop[..., 1], crop[..., 2]
+            if o.kind == "stop_sign" or o.colour == "red" and o.kind == "car":
+                assert ((r > g + 40) & (r > b + 40)).sum() >= 3, (i, o)
+            elif o.kind == "traffic_light":
+                want = {
+                    "red": (r > g + 60) & (r > b + 60),
+                    "green": (g > r + 60) & (g > b + 20),
+                    "amber": (r > b + 80) & (g > b + 30),
+                }[o.colour]
+                assert want.sum() >= 1, (i, o)
+            else:
+                continue
+            checked[o.kind] += 1
+    assert min(checked.values()) >= 3, checked
+
+
+def test_extra_task_names() -> None:
+    assert extra_task_names(0) == []
+    for n in (1, 7, 100, max_extra_tasks()):
+        names = extra_task_names(n)
+        assert len(names) == n == len(set(names))
+        assert not set(names) & set(TASKS)
+    assert max_extra_tasks() >= 100
+    assert extra_task_names(10) == extra_task_names(50)[:10]
+    with pytest.raises(ValueError, match=str(max_extra_tasks())):
+        extra_task_names(max_extra_tasks() + 1)
+    with pytest.raises(ValueError):
+        render_scene(np.random.default_rng(0), 16, max_extra_tasks() + 1)
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        generate_road_scenes(tmp_path, n_images=0)
+    with pytest.raises(ValueError):
+        generate_road_scenes(tmp_path, n_images=5, val_fraction=0.6, test_fraction=0.6)
+    with pytest.raises(ValueError):
+        generate_road_scenes(tmp_path, n_images=5, unknown_fraction=1.5)
+    with pytest.raises(ValueError):
+        render_scene(np.random.default_rng(0), 16, presence={"bus": 0.5})
+
+
+def test_presence_controls_content() -> None:
+    for i in range(10):
+        _, labels = render_scene(
+            _image_rng(2, i),
+            16,
+            presence={"car": 1.0, "pedestrian": 0.0, "stop_sign": 0.0, "traffic_light": 0.0},
+        )
+        assert labels["pedestrian"] == labels["stop_sign"] == labels["traffic_light"] == 0
+
+
+def test_worker_processes_give_the_same_files(tmp_path: Path, tiny: Path) -> None:
+    path = generate_road_scenes(tmp_path, n_images=40, image_size=32, extra_tasks=5, seed=7, workers=2)
+    assert path.read_bytes() == tiny.read_bytes()
+    for i in range(40):
+        name = f"images/scene_{i:05d}.png"
+        assert (path.parent / name).read_bytes() == (tiny.parent / name).read_bytes()
