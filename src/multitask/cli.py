@@ -131,20 +131,25 @@ def metrics_rich_table(split_metrics: dict[str, Any], title: str) -> Table:
 
 
 def print_comparison(comparison: Any) -> None:
+    seeds = f", mean ± std over {comparison.n_seeds} seeds" if comparison.n_seeds > 1 else ""
     for key, short in (("average_precision", "AP"), ("roc_auc", "ROC-AUC"), ("f1", "F1")):
-        table = Table(title=f"Test {short} per task (known labels only)")
-        header = comparison.task_header(short)
+        table = Table(title=f"Test {short} per task (known labels only{seeds})")
+        header = comparison.task_header(short, with_ci=key == "average_precision")
         for column in header:
             table.add_column(column, justify="left" if column == "task" else "right")
         for row in comparison.task_rows(key):
             cells = []
-            for k, value in enumerate(row):
-                text = _f(value) if isinstance(value, float) else str(value)
-                if header[k].startswith("Δ") and isinstance(value, float) and value == value:
-                    text = f"[green]{value:+.3f}[/green]" if value > 0 else f"[red]{value:+.3f}[/red]"
+            for column, text in zip(header, row, strict=True):
+                if column.startswith("Δ") and "n.s." not in text and text.strip().startswith(("+", "-")):
+                    colour = "green" if text.strip().startswith("+") else "red"
+                    text = f"[{colour}]{escape(text)}[/{colour}]"
+                else:
+                    text = escape(text)
                 cells.append(text)
             table.add_row(*cells)
         console.print(table)
+    console.print("Δ: difference from the first approach; for AP with a 95 % bootstrap interval over test examples"
+                  + (" and seeds" if comparison.n_seeds > 1 else "") + "; n.s. = the interval contains 0.")
     cost = Table(title="Cost")
     for column in ("approach", "parameters", "training time (s)", "inference ms / example (all tasks)"):
         cost.add_column(column, justify="left" if column == "approach" else "right")
@@ -184,16 +189,59 @@ def compare(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, 
             batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, name: NameOpt = None,
             root: RootOpt = None, accelerator: AccelOpt = None, devices: DevicesOpt = None,
             weighting: WeightingOpt = None, image_size: SizeOpt = None, tasks: TasksOpt = None,
-            approaches: Annotated[str, typer.Option(help="Comma-separated: shared, separate, …")] =
-            "shared,separate") -> None:
-    """Train one shared network and T separate networks; print per-task metrics and cost side by side."""
+            approaches: Annotated[str, typer.Option(help="Comma-separated: shared, separate, groups, "
+                                                    "shared_pretrained, separate_pretrained.")] = "shared,separate",
+            seeds: Annotated[int, typer.Option(help="Train every approach with this many seeds.")] = 1,
+            groups: Annotated[str | None, typer.Option(help="Task groups for the groups approach: 'a,b;c,d' "
+                                                       "(tasks in no group train alone).")] = None,
+            pretrained: Annotated[str | None, typer.Option(help="Trunk weights for the *_pretrained "
+                                                           "approaches (file or torchvision name).")] = None,
+            ) -> None:
+    """Train one shared network and T separate networks (or groups, pretrained…); print per-task metrics,
+    differences with confidence intervals, and cost."""
     from multitask.compare import compare as run_compare
 
     cfg = assemble_config(config, _shortcuts(data, images, trunk, weights, epochs, batch_size, lr, seed, name,
                                              root, accelerator, devices, weighting, image_size, tasks), ctx.args)
-    comparison = run_compare(cfg, approaches=[a.strip() for a in approaches.split(",") if a.strip()])
+    names = [a.strip() for a in approaches.split(",") if a.strip()]
+    group_list = [[t.strip() for t in g.split(",") if t.strip()] for g in groups.split(";")] if groups else None
+    if group_list and "groups" not in names:
+        names.append("groups")
+    if pretrained and Path(pretrained).expanduser().exists():
+        pretrained = _absolute(pretrained)
+    comparison = run_compare(cfg, approaches=names, seeds=seeds, groups=group_list, pretrained=pretrained)
     print_comparison(comparison)
     console.print(f"Comparison saved in [bold]{comparison.path}[/bold] (report: {comparison.path}/report.md)")
+
+
+@app.command(context_settings=EXTRA_ARGS)
+def transfer(ctx: typer.Context,
+             source: Annotated[Path, typer.Option("--from", help="Trained run whose trunk starts the new run.")],
+             config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None, epochs: EpochsOpt = None,
+             batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, name: NameOpt = None,
+             root: RootOpt = None, accelerator: AccelOpt = None, devices: DevicesOpt = None,
+             tasks: TasksOpt = None,
+             freeze_trunk: Annotated[bool, typer.Option(help="Train only the new heads.")] = False,
+             unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-trunk: fine-tune all "
+                                                                "after N epochs.")] = None,
+             trunk_lr_scale: Annotated[float | None, typer.Option(help="Trunk learning rate = lr × this.")] = None,
+             ) -> None:
+    """Transfer learning: a new run for new tasks, its trunk started from a trained run (new heads)."""
+    from multitask.pipeline import train_run
+
+    source_config = load_config(source / "config.yaml")
+    shortcuts = _shortcuts(data, images, None, None, epochs, batch_size, lr, seed, name, root, accelerator, devices,
+                           None, None, tasks)
+    shortcuts.update({"train.freeze_trunk": freeze_trunk or None, "train.unfreeze_after": unfreeze_after,
+                      "train.trunk_lr_scale": trunk_lr_scale})
+    model = source_config.model.model_dump(mode="json")
+    model.update({"weights": None, "init_from": _absolute(source)})
+    given = {k: v for k, v in shortcuts.items() if v is not None}
+    cfg = assemble_config(config, {**{f"model.{k}": v for k, v in model.items()}, **given}, ctx.args)
+    if cfg.data.image_size != source_config.data.image_size and "data.image_size" not in " ".join(ctx.args):
+        cfg = apply_overrides(cfg, {"data.image_size": source_config.data.image_size})
+    run = train_run(cfg)
+    _print_run(run.metrics, run.path)
 
 
 @app.command()
@@ -309,8 +357,14 @@ def methods() -> None:
 
 
 @app.command("config")
-def show_config(config: ConfigOpt = None) -> None:
+def show_config(config: ConfigOpt = None,
+                markdown: Annotated[bool, typer.Option(help="Print the reference table instead.")] = False) -> None:
     """Print the full config (defaults, or a file's values with defaults filled in) and the key list."""
+    if markdown:
+        from multitask.config import reference_markdown
+
+        print(reference_markdown())
+        return
     cfg = load_config(config) if config else RunConfig()
     console.print(cfg.to_yaml(), markup=False)
     console.print("# keys: " + ", ".join(valid_keys()), markup=False)
@@ -387,10 +441,8 @@ def main() -> None:
         sys.exit(2)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.ClickException):
+    except Exception as error:  # usage errors of typer's click: show them as click would
+        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
             sys.exit(error.exit_code)
         raise

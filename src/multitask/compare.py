@@ -1,39 +1,54 @@
-"""One shared network against T separate single-task networks (and other approaches), per task and in cost.
+"""One shared network against T separate networks (and other approaches), per task and in cost.
 
-Every approach trains with the same trunk, the same epochs and the same batch size; each separate network
-sees only the rows where its task is known. The result is one table: per task the test metrics of each
-approach and their difference, then parameters, training time and inference time.
+Every approach trains with the same trunk, the same epochs and the same batch size on the same split; each
+separate network sees only the rows where its task is known. Approaches:
 
->>> result = compare(config, approaches=("shared", "separate"))  # doctest: +SKIP
->>> print(result.task_table())  # doctest: +SKIP
+- ``shared``: one network for all tasks;
+- ``separate``: one network per task;
+- ``groups``: one shared network per group of tasks (``groups=[["car", "bus"], ["stop", "light"]]``; tasks in
+  no group train alone);
+- ``shared_pretrained`` / ``separate_pretrained``: the same, with the trunk started from ``pretrained``
+  (a weights file or torchvision weight name).
+
+With several seeds every approach is trained once per seed; tables show mean ± std, and each approach's
+difference from the first one comes with a 95 % bootstrap interval over test examples and seeds
+(:mod:`multitask.bootstrap`); an interval that contains 0 is marked "n.s." (not significant).
+
+>>> result = compare(config, approaches=("shared", "separate"), seeds=3)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from multitask.bootstrap import Difference, paired_ap_difference, summarize
 from multitask.config import RunConfig, apply_overrides
 from multitask.labels import LabelTable, check_trainable, read_data
-from multitask.pipeline import train_run
+from multitask.pipeline import load_predictions, train_run
 from multitask.runs import new_run_dir, write_json
+
+APPROACHES = ("shared", "separate", "groups", "shared_pretrained", "separate_pretrained")
 
 
 @dataclass
 class ApproachResult:
-    """Test metrics per task and the cost of one approach."""
+    """Test metrics per task and the cost of one approach, for one seed."""
 
     name: str
+    seed: int
     tasks: dict[str, dict[str, Any]]
     parameters: int
     train_seconds: float
     inference_seconds_per_example: float
-    runs: list[str] = field(default_factory=list)
+    runs: dict[str, str] = field(default_factory=dict)
+    """run directory of each task"""
 
     def metric(self, task: str, key: str = "average_precision") -> float:
         value = self.tasks.get(task, {}).get(key)
@@ -43,91 +58,170 @@ class ApproachResult:
         values = np.array([self.metric(t, key) for t in self.tasks], dtype=float)
         return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
-
-ApproachFn = Callable[[RunConfig, LabelTable, Path], ApproachResult]
-APPROACHES: dict[str, ApproachFn] = {}
-
-
-def register_approach(name: str) -> Callable[[ApproachFn], ApproachFn]:
-    def decorator(function: ApproachFn) -> ApproachFn:
-        APPROACHES[name] = function
-        return function
-
-    return decorator
+    def test_scores(self, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, labels, probabilities) of the test rows where `task` is known, from the saved predictions."""
+        saved = load_predictions(Path(self.runs[task]) / "predictions_test.npz")
+        j = list(saved["tasks"]).index(task)
+        known = saved["known"][:, j]
+        return saved["ids"][known], saved["targets"][known, j], saved["probs"][known, j]
 
 
-def _test_metrics(run_metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    split = "test" if "test" in run_metrics else "val"
-    return {m["task"]: m for m in run_metrics[split]["tasks"]}
-
-
-@register_approach("shared")
-def shared_network(config: RunConfig, table: LabelTable, out: Path) -> ApproachResult:
-    """One network, all tasks."""
-    run = train_run(config, table, run_dir=out / "shared", label="[shared] ")
-    m = run.metrics
-    return ApproachResult("shared", _test_metrics(m), m["parameters"], m["train_seconds"],
-                          m["inference_seconds_per_example"], [str(run.path)])
-
-
-@register_approach("separate")
-def separate_networks(config: RunConfig, table: LabelTable, out: Path) -> ApproachResult:
-    """T networks, one per task, each trained on the rows where its task is known."""
-    tasks, params, seconds, infer, runs = {}, 0, 0.0, 0.0, []
-    for task in table.tasks:
-        single = table.select_tasks([task], drop_unlabelled=True)
-        check_trainable(single)
-        sub = apply_overrides(config, {"data.tasks": [task], "loss.task_weights": {
-            k: v for k, v in config.loss.task_weights.items() if k == task}})
-        if isinstance(config.loss.pos_weight, dict):
-            sub = apply_overrides(sub, {"loss.pos_weight": {k: v for k, v in config.loss.pos_weight.items()
-                                                            if k == task}})
-        run = train_run(sub, single, run_dir=out / "separate" / _safe(task), label=f"[{task}] ")
-        m = run.metrics
-        tasks.update(_test_metrics(m))
-        params += m["parameters"]
-        seconds += m["train_seconds"]
-        infer += m["inference_seconds_per_example"]
-        runs.append(str(run.path))
-    return ApproachResult("separate", tasks, params, seconds, infer, runs)
+def _split_groups(tasks: Sequence[str], groups: Sequence[Sequence[str]] | None) -> list[list[str]]:
+    groups = [list(g) for g in (groups or [])]
+    listed = [t for g in groups for t in g]
+    unknown = sorted(set(listed) - set(tasks))
+    if unknown:
+        raise ValueError(f"groups name unknown task(s) {unknown}; tasks are {list(tasks)}")
+    duplicated = sorted({t for t in listed if listed.count(t) > 1})
+    if duplicated:
+        raise ValueError(f"task(s) {duplicated} appear in more than one group")
+    return groups + [[t] for t in tasks if t not in listed]
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _restrict(config: RunConfig, tasks: list[str]) -> RunConfig:
+    """The config of a network for a subset of tasks (per-task loss options kept for those tasks)."""
+    values: dict[str, Any] = {"data.tasks": tasks,
+                              "loss.task_weights": {k: v for k, v in config.loss.task_weights.items() if k in tasks}}
+    if isinstance(config.loss.pos_weight, dict):
+        values["loss.pos_weight"] = {k: v for k, v in config.loss.pos_weight.items() if k in tasks}
+    return apply_overrides(config, values)
+
+
+def train_groups(name: str, config: RunConfig, table: LabelTable, out: Path, groups: list[list[str]],
+                 seed: int) -> ApproachResult:
+    """One network per group, each on the rows where at least one of its tasks is known."""
+    tasks: dict[str, dict[str, Any]] = {}
+    runs: dict[str, str] = {}
+    params, seconds, infer = 0, 0.0, 0.0
+    for group in groups:
+        part = table if len(groups) == 1 else table.select_tasks(group, drop_unlabelled=True)
+        check_trainable(part)
+        label = f"[{name} {'+'.join(group)}] " if len(group) < 4 else f"[{name} {len(group)} tasks] "
+        folder = out / name if len(groups) == 1 else out / name / _safe("+".join(group))[:100]
+        run = train_run(_restrict(config, group) if len(groups) > 1 else config, part, run_dir=folder, label=label)
+        m = run.metrics
+        split = "test" if "test" in m else "val"
+        tasks.update({t["task"]: t for t in m[split]["tasks"]})
+        runs.update({t: str(run.path) for t in group})
+        params += m["parameters"]
+        seconds += m["train_seconds"]
+        infer += m["inference_seconds_per_example"]
+    return ApproachResult(name, seed, tasks, params, seconds, infer, runs)
+
+
 @dataclass
 class Comparison:
-    """The results of several approaches on the same data and tasks."""
+    """Results of several approaches (one per seed each) on the same data and tasks."""
 
     tasks: tuple[str, ...]
-    results: dict[str, ApproachResult]
+    results: dict[str, list[ApproachResult]]
     path: Path | None = None
     train_known: dict[str, int] = field(default_factory=dict)
+    groups: list[list[str]] = field(default_factory=list)
+    n_boot: int = 1000
+    _differences: dict[tuple[str, str], Difference] = field(default_factory=dict, repr=False)
 
-    def task_rows(self, key: str = "average_precision") -> list[list[Any]]:
-        """Per task: known training labels, the metric of each approach, and each approach minus the first."""
-        names = list(self.results)
+    @property
+    def approaches(self) -> list[str]:
+        return list(self.results)
+
+    @property
+    def n_seeds(self) -> int:
+        return len(next(iter(self.results.values())))
+
+    def values(self, approach: str, task: str | None, key: str = "average_precision") -> np.ndarray:
+        """The metric over seeds, for a task or (task None) the macro mean."""
+        return np.array([r.macro(key) if task is None else r.metric(task, key) for r in self.results[approach]])
+
+    def mean(self, approach: str, task: str | None, key: str = "average_precision") -> float:
+        values = self.values(approach, task, key)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+    def difference(self, approach: str, task: str | None) -> Difference:
+        """AP(approach) − AP(first approach) with its bootstrap interval; task None: macro mean."""
+        if (approach, task or "") in self._differences:
+            return self._differences[(approach, task or "")]
+        if task is None:
+            samples = [self._ap_samples(approach, t) for t in self.tasks]
+            stacked = np.nanmean(np.stack([s for s, _ in samples]), axis=0)
+            point = float(np.nanmean([d.mean for _, d in samples]))
+            result = summarize(stacked, point)
+        else:
+            result = self._ap_samples(approach, task)[1]
+        self._differences[(approach, task or "")] = result
+        return result
+
+    def _ap_samples(self, approach: str, task: str) -> tuple[np.ndarray, Difference]:
+        base = self.approaches[0]
+        ids, y, a_scores, b_scores = None, None, [], []
+        for first, second in zip(self.results[base], self.results[approach], strict=True):
+            ids_a, y_a, p_a = first.test_scores(task)
+            ids_b, _, p_b = second.test_scores(task)
+            order = {k: i for i, k in enumerate(ids_b)}
+            if set(order) != set(ids_a):
+                raise ValueError(f"approaches {base} and {approach} were tested on different rows for {task}")
+            ids, y = ids_a, y_a
+            a_scores.append(p_a)
+            b_scores.append(p_b[[order[k] for k in ids_a]])
+        assert ids is not None and y is not None
+        key = zlib.crc32(f"{approach}/{task}".encode())
+        return paired_ap_difference(y, np.array(a_scores), np.array(b_scores), n_boot=self.n_boot, seed=key)
+
+    def cell(self, approach: str, task: str | None, key: str) -> str:
+        values = self.values(approach, task, key)
+        if self.n_seeds == 1:
+            return f"{values[0]:.3f}"
+        return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
+
+    def task_header(self, short: str = "AP", with_ci: bool = True) -> list[str]:
+        base = self.approaches[0]
+        header = ["task", "train labels"] + [f"{short} {n}" for n in self.approaches]
+        if with_ci:
+            header += [f"Δ {n} − {base} [95% CI]" for n in self.approaches[1:]]
+        else:
+            header += [f"Δ {n} − {base}" for n in self.approaches[1:]]
+        return header
+
+    def task_rows(self, key: str = "average_precision", with_ci: bool | None = None) -> list[list[str]]:
+        """Per task (then the macro mean): each approach's metric and its difference from the first approach.
+
+        For AP the difference comes with its bootstrap interval; other metrics show the mean difference.
+        """
+        with_ci = key == "average_precision" if with_ci is None else with_ci
+        base = self.approaches[0]
         rows = []
-        for task in self.tasks:
-            values = [self.results[n].metric(task, key) for n in names]
-            rows.append([task, self.train_known.get(task, "")] + values + [v - values[0] for v in values[1:]])
-        macro = [self.results[n].macro(key) for n in names]
-        rows.append(["macro mean", ""] + macro + [v - macro[0] for v in macro[1:]])
+        for task in [*self.tasks, None]:
+            row = [task or "macro mean", str(self.train_known.get(task, "")) if task else ""]
+            row += [self.cell(a, task, key) for a in self.approaches]
+            for approach in self.approaches[1:]:
+                if with_ci:
+                    row.append(str(self.difference(approach, task)))
+                else:
+                    row.append(f"{self.mean(approach, task, key) - self.mean(base, task, key):+.3f}")
+            rows.append(row)
         return rows
 
-    def task_header(self, short: str = "AP") -> list[str]:
-        names = list(self.results)
-        return (["task", "train labels"] + [f"{short} {n}" for n in names]
-                + [f"Δ {n} − {names[0]}" for n in names[1:]])
-
     def cost_rows(self) -> list[list[Any]]:
-        return [[r.name, r.parameters, r.train_seconds, 1000 * r.inference_seconds_per_example]
-                for r in self.results.values()]
+        rows = []
+        for name, results in self.results.items():
+            rows.append([name, results[0].parameters, float(np.mean([r.train_seconds for r in results])),
+                         1000 * float(np.mean([r.inference_seconds_per_example for r in results]))])
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tasks": list(self.tasks), "train_known": self.train_known,
-                "results": {k: asdict(v) for k, v in self.results.items()}}
+        summary = {a: {"macro": {k: self.mean(a, None, k) for k in ("average_precision", "roc_auc", "f1")},
+                       "tasks": {t: {k: self.mean(a, t, k) for k in ("average_precision", "roc_auc", "f1")}
+                                 for t in self.tasks}} for a in self.approaches}
+        differences = {a: {t or "macro": asdict(self.difference(a, t)) for t in [*self.tasks, None]}
+                       for a in self.approaches[1:]}
+        return {"tasks": list(self.tasks), "train_known": self.train_known, "groups": self.groups,
+                "seeds": [r.seed for r in next(iter(self.results.values()))], "summary": summary,
+                "ap_differences": differences,
+                "results": {k: [asdict(r) for r in v] for k, v in self.results.items()}}
 
     def save(self, path: Path) -> None:
         write_json(path / "comparison.json", self.to_dict())
@@ -135,27 +229,56 @@ class Comparison:
     @classmethod
     def load(cls, path: str | Path) -> Comparison:
         data = json.loads((Path(path) / "comparison.json").read_text())
-        results = {k: ApproachResult(**v) for k, v in data["results"].items()}
-        return cls(tuple(data["tasks"]), results, Path(path), data.get("train_known", {}))
+        results = {k: [ApproachResult(**r) for r in v] for k, v in data["results"].items()}
+        return cls(tuple(data["tasks"]), results, Path(path), data.get("train_known", {}), data.get("groups", []))
 
 
-def compare(config: RunConfig, table: LabelTable | None = None, approaches: Sequence[str] = ("shared", "separate"),
-            out_dir: Path | None = None, report: bool = True) -> Comparison:
-    """Train every approach on the same data; save comparison.json (and a report) in out_dir."""
+def compare(
+    config: RunConfig,
+    table: LabelTable | None = None,
+    approaches: Sequence[str] = ("shared", "separate"),
+    out_dir: Path | None = None,
+    *,
+    seeds: int | Sequence[int] = 1,
+    groups: Sequence[Sequence[str]] | None = None,
+    pretrained: str | None = None,
+    report: bool = True,
+    n_boot: int = 1000,
+) -> Comparison:
+    """Train every approach (for every seed) on the same data; save comparison.json and a report in out_dir.
+
+    `seeds`: a count (config seed, +1, …) or explicit seeds. `groups`: for the ``groups`` approach.
+    `pretrained`: trunk weights for the ``*_pretrained`` approaches.
+    """
     unknown = [a for a in approaches if a not in APPROACHES]
     if unknown:
-        raise ValueError(f"unknown approach(es) {unknown}; known: {sorted(APPROACHES)}")
+        raise ValueError(f"unknown approach(es) {unknown}; choose from {list(APPROACHES)}")
+    if any(a.endswith("_pretrained") for a in approaches) and not pretrained:
+        raise ValueError("the *_pretrained approaches need pretrained trunk weights (--pretrained FILE_OR_NAME)")
+    if "groups" in approaches and not groups:
+        raise ValueError("the groups approach needs groups (--groups 'a,b;c,d')")
     if table is None:
         table = read_data(config.data, seed=config.train.seed)
     check_trainable(table)
-    stem = (Path(config.data.path).stem if config.data.path else "data") + "-compare"
-    out = out_dir or new_run_dir(config, default_stem=stem)
+    seed_list = list(range(config.train.seed, config.train.seed + seeds)) if isinstance(seeds, int) else list(seeds)
+    out = out_dir or new_run_dir(config, default_stem=(Path(config.data.path).stem if config.data.path else "data")
+                                 + "-compare")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(config.to_yaml())
+    group_list = _split_groups(table.tasks, groups) if groups else []
+    results: dict[str, list[ApproachResult]] = {a: [] for a in approaches}
+    for seed in seed_list:
+        seeded = apply_overrides(config, {"train.seed": seed})
+        folder = out / f"seed{seed}" if len(seed_list) > 1 else out
+        for approach in approaches:
+            cfg = apply_overrides(seeded, {"model.weights": pretrained}) if approach.endswith("_pretrained") \
+                else seeded
+            base = approach.removesuffix("_pretrained")
+            plan = {"shared": [list(table.tasks)], "separate": [[t] for t in table.tasks], "groups": group_list}[base]
+            results[approach].append(train_groups(approach, cfg, table, folder, plan, seed))
     train = table.part("train")
     known = dict(zip(table.tasks, train.known.sum(axis=0).tolist(), strict=True))
-    results = {name: APPROACHES[name](config, table, out) for name in approaches}
-    comparison = Comparison(table.tasks, results, out, known)
+    comparison = Comparison(table.tasks, results, out, known, group_list, n_boot)
     comparison.save(out)
     if report:
         from multitask.report import write_comparison_report

@@ -30,7 +30,8 @@ class DataConfig(_Strict):
     images: Path | None = Field(None, description="Root folder of image paths (default: the table's folder).")
     input_column: str | None = Field(None, description="Image path column (default: 'image' if present).")
     feature_columns: list[str] | None = Field(
-        None, description="Feature columns for feature-vector data (default: every non-task numeric column)."
+        None, description="Feature columns for feature-vector data (default: every column that is not a task "
+        "or the split, when data.tasks is given)."
     )
     tasks: list[str] | None = Field(None, description="Task columns (default: every other column).")
     split_column: str = Field("split", description="Column with train / val / test; optional.")
@@ -59,6 +60,9 @@ class ModelConfig(_Strict):
     weights: str | None = Field(
         None, description="Trunk weights: a local .pth/.safetensors file, or a torchvision weight name."
     )
+    init_from: Path | None = Field(
+        None, description="Transfer: start the shared trunk from a trained run directory's weights (new heads)."
+    )
     trunk_options: dict[str, Any] = Field(
         default_factory=dict, description="Keyword options of the trunk (e.g. width for small_cnn)."
     )
@@ -86,22 +90,22 @@ class LossConfig(_Strict):
 class TrainConfig(_Strict):
     """The training loop (run by Lightning)."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(20, ge=1, description="Maximum number of epochs.")
+    batch_size: int = Field(64, ge=1, description="Examples per training step (per device).")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
-    weight_decay: float = Field(1e-4, ge=0)
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay (not on biases and norms).")
     scheduler: Literal["cosine", "none"] = Field("cosine", description="Learning-rate schedule per step.")
     warmup_epochs: float = Field(0.0, ge=0, description="Linear warm-up length, in epochs.")
     patience: int | None = Field(5, ge=1, description="Early stopping patience in epochs (null: off).")
     monitor: Literal["val_map", "val_loss"] = Field("val_map", description="Metric for early stop / best.")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of everything: initialisation, shuffling, augmentation, splits.")
     accelerator: str = Field("auto", description="cpu | gpu | auto ... (Lightning).")
     devices: int | str = Field("auto", description="Number of devices or 'auto' (Lightning).")
     strategy: str = Field("auto", description="auto | ddp | ddp_spawn ... (Lightning).")
-    num_nodes: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1, description="Machines for distributed training (Lightning).")
     precision: str = Field("32-true", description="32-true | 16-mixed | bf16-mixed (Lightning).")
     weighting: str = Field("equal", description="Task weighting / gradient method (`multitask methods`).")
-    weighting_options: dict[str, Any] = Field(default_factory=dict)
+    weighting_options: dict[str, Any] = Field(default_factory=dict, description="Options of the method.")
     freeze_trunk: bool = Field(False, description="Train only the heads (transfer learning).")
     unfreeze_after: int | None = Field(None, ge=0, description="With freeze_trunk: unfreeze after N epochs.")
     trunk_lr_scale: float = Field(1.0, gt=0, description="Trunk learning rate = lr x this.")
@@ -223,3 +227,24 @@ def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) ->
             raise ConfigError(f"unknown key {key!r}.{_suggest(key)}")
         _set_dotted(values, key, value)
     return build_config(values, source="command line")
+
+
+def reference_markdown() -> str:
+    """The config reference (docs/config.md): every key, its default and its meaning."""
+    lines = ["# Configuration reference", "",
+             "Generated from the schema in `src/multitask/config.py` by `multitask config --markdown`. "
+             "Every key can be set in a YAML file (sections as below), or on the command line as "
+             "`--section.key VALUE` (e.g. `--train.epochs 5`). An unknown key is an error that suggests the "
+             "nearest valid one.", ""]
+    top = {k: f for k, f in RunConfig.model_fields.items() if k not in SECTIONS}
+    for title, fields in [("top level", top)] + [(name, model.model_fields) for name, model in SECTIONS.items()]:
+        lines += [f"## `{title}`" if title != "top level" else "## top level", "",
+                  "| key | default | meaning |", "|---|---|---|"]
+        for key, info in fields.items():
+            default = info.default_factory() if info.default_factory is not None else info.default
+            shown = yaml.safe_dump(default if not isinstance(default, Path) else str(default),
+                                   default_flow_style=True).strip().removesuffix("...").strip()
+            dotted = key if title == "top level" else f"{title}.{key}"
+            lines.append(f"| `{dotted}` | `{shown}` | {(info.description or '').replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)

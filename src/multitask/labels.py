@@ -217,7 +217,7 @@ def parse_labels(
     negative = text.isin(NEGATIVE).to_numpy()
     unknown = text.isin(UNKNOWN).to_numpy()
     if minus_one_unknown:
-        unknown |= text.isin({"-1", "-1.0"}).to_numpy()
+        unknown = unknown | text.isin({"-1", "-1.0"}).to_numpy()
     bad = ~(positive | negative | unknown)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -260,13 +260,14 @@ def _parse_features(frame: pd.DataFrame, columns: Sequence[str], file: str | Pat
         bad = numbers.isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise LabelError("feature values must be numbers (missing values are not supported)",
+            raise LabelError("feature values must be numbers (missing values are not supported); if this column "
+                             "is not a feature, list the features in data.feature_columns",
                              file=file, line=row + _HEADER_LINE + 1, column=name, value=frame[name].iloc[row])
         out[:, k] = numbers.to_numpy(dtype=np.float32)
     return out
 
 
-def _check_images(paths: np.ndarray, file: str | Path, column: str, missing: str) -> np.ndarray:
+def _check_images(paths: np.ndarray, ids: np.ndarray, file: str | Path, column: str, missing: str) -> np.ndarray:
     """Boolean mask of readable images; raise on the first bad one unless missing == 'skip'."""
     from PIL import Image, UnidentifiedImageError
 
@@ -284,7 +285,7 @@ def _check_images(paths: np.ndarray, file: str | Path, column: str, missing: str
         if reason:
             if missing != "skip":
                 raise LabelError(f"{reason}: {path} (use data.missing_images=skip to drop such rows)",
-                                 file=file, line=row + _HEADER_LINE + 1, column=column, value=paths[row])
+                                 file=file, line=row + _HEADER_LINE + 1, column=column, value=ids[row])
             ok[row] = False
     return ok
 
@@ -374,7 +375,7 @@ def label_table_from_frame(
         root = Path(image_root) if image_root is not None else Path(str(source)).parent
         images = np.array([str(p if Path(p).is_absolute() else root / p) for p in ids], dtype=object)
         if check_files:
-            ok = _check_images(images, source, input_column, missing_images)
+            ok = _check_images(images, ids, source, input_column, missing_images)
             if not ok.all():
                 skipped = tuple(ids[~ok])
                 keep = np.flatnonzero(ok)

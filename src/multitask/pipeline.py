@@ -22,34 +22,45 @@ from multitask.inference import predict_proba, time_inference
 from multitask.labels import LabelTable, check_trainable, read_data
 from multitask.metrics import choose_thresholds, macro_average, task_metrics
 from multitask.models.network import MultiTaskNetwork, build_network, count_parameters
-from multitask.runs import Run, new_run_dir, save_run, write_json
+from multitask.runs import Run, load_shared_weights, new_run_dir, save_run, write_json
 from multitask.training import fit
 
 
 def evaluate_table(network: MultiTaskNetwork, table: LabelTable, data: DataConfig, thresholds: np.ndarray,
-                   batch_size: int = 256) -> dict[str, Any]:
+                   batch_size: int = 256, probs: np.ndarray | None = None) -> dict[str, Any]:
     """Per-task metrics (on known labels) and macro means of `network` on every row of `table`."""
-    probs = predict_proba(network, make_dataset(table, data), batch_size)
+    if probs is None:
+        probs = predict_proba(network, make_dataset(table, data), batch_size)
     scores = task_metrics(probs, table.targets, table.known, list(table.tasks), thresholds)
     return {"n_examples": len(table), "tasks": [s.to_dict() for s in scores], "macro": macro_average(scores)}
 
 
 def evaluate_splits(network: MultiTaskNetwork, table: LabelTable, data: DataConfig,
-                    thresholds: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Thresholds chosen on the validation split (0.5 without one), then metrics on val and test."""
-    val = table.part("val")
+                    thresholds: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
+    """Thresholds chosen on the validation split (0.5 without one), then metrics on val and test.
+
+    Returns the metrics, the thresholds and the probabilities of each evaluated split.
+    """
+    probs = {split: predict_proba(network, make_dataset(table.part(split), data))
+             for split in ("val", "test") if (table.split == split).any()}
     if thresholds is None:
-        if len(val):
-            probs = predict_proba(network, make_dataset(val, data))
-            thresholds = choose_thresholds(probs, val.targets, val.known)
-        else:
-            thresholds = np.full(table.n_tasks, 0.5)
-    results: dict[str, Any] = {}
-    for split in ("val", "test"):
-        part = table.part(split)
-        if len(part):
-            results[split] = evaluate_table(network, part, data, thresholds)
-    return results, thresholds
+        val = table.part("val")
+        thresholds = (choose_thresholds(probs["val"], val.targets, val.known) if "val" in probs
+                      else np.full(table.n_tasks, 0.5))
+    results = {split: evaluate_table(network, table.part(split), data, thresholds, probs=p)
+               for split, p in probs.items()}
+    return results, thresholds, probs
+
+
+def save_predictions(path: Path, table: LabelTable, probs: np.ndarray) -> None:
+    """ids, targets, known and probabilities of one split, as a pickle-free .npz."""
+    np.savez_compressed(path, ids=table.ids.astype(str), targets=table.targets, known=table.known, probs=probs,
+                        tasks=np.array(table.tasks, dtype=str))
+
+
+def load_predictions(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 def machine_description() -> str:
@@ -73,8 +84,12 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     mean, std = feature_statistics(table)
     network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean, feature_std=std)
+    if config.model.init_from is not None:
+        load_shared_weights(network, config.model.init_from)
     result = fit(config, table, network, run_dir, label=label, quiet=quiet)
-    evaluation, thresholds = evaluate_splits(result.network, table, config.data)
+    evaluation, thresholds, probs = evaluate_splits(result.network, table, config.data)
+    for split, split_probs in probs.items():
+        save_predictions(run_dir / f"predictions_{split}.npz", table.part(split), split_probs)
     example = make_dataset(table.subset([0]), config.data)[0][0]
     train = table.part("train")
     metrics: dict[str, Any] = {

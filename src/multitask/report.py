@@ -116,15 +116,21 @@ def write_run_report(run: Run) -> Path:
 
 def write_comparison_report(comparison: Any, out: Path) -> Path:
     """out/report.md: per-task metrics of every approach, differences, cost, and a bar chart."""
-    names = list(comparison.results)
+    names = comparison.approaches
+    seeds = f" Mean ± std over {comparison.n_seeds} seeds." if comparison.n_seeds > 1 else ""
     lines = [f"# Comparison: {', '.join(names)}", "",
-             "Test metrics on known labels; thresholds chosen on the validation split of each run.", ""]
+             f"Test metrics on known labels; thresholds chosen on the validation split of each run.{seeds}",
+             "Δ is the difference from the first approach; for AP with a 95 % bootstrap interval over test examples"
+             + (" and seeds" if comparison.n_seeds > 1 else "") + " (n.s.: the interval contains 0).", ""]
+    if comparison.groups:
+        lines += ["Groups: " + "; ".join("{" + ", ".join(g) + "}" for g in comparison.groups), ""]
     for key, short in (("average_precision", "AP"), ("roc_auc", "AUC"), ("f1", "F1")):
-        lines += [f"## {short} per task", "", markdown_table(comparison.task_header(short),
-                                                             comparison.task_rows(key)), ""]
+        lines += [f"## {short} per task", "",
+                  markdown_table(comparison.task_header(short, with_ci=key == "average_precision"),
+                                 comparison.task_rows(key)), ""]
     lines += ["## Cost", "", markdown_table(["approach", "parameters", "training time (s)",
                                              "inference (ms / example, all tasks)"], comparison.cost_rows()), ""]
-    series = {n: [comparison.results[n].metric(t) for t in comparison.tasks] for n in names}
+    series = {n: [comparison.mean(n, t) for t in comparison.tasks] for n in names}
     plot_task_bars(series, list(comparison.tasks), out / "plots" / "compare_ap.png", "test average precision")
     lines += ["## Average precision per task", "", "![AP per approach](plots/compare_ap.png)", ""]
     path = out / "report.md"

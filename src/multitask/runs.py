@@ -117,3 +117,27 @@ def load_run(path: str | Path) -> Run:
 def load_network_state(network: torch.nn.Module, path: str | Path) -> None:
     """Load a run's model.safetensors into a network of the same shape."""
     network.load_state_dict(load_file(str(Path(path) / "model.safetensors")), strict=True)
+
+
+def load_shared_weights(network: MultiTaskNetwork, run_path: str | Path) -> int:
+    """Copy a trained run's shared trunk into `network` (transfer learning); the task heads stay new.
+
+    Every parameter and buffer of `network.trunk` must be found in the run with the same shape: the two runs
+    must use the same trunk and trunk options. Returns the number of tensors copied.
+    """
+    path = Path(run_path)
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (no model.safetensors)")
+    state = load_file(str(path / "model.safetensors"))
+    own = network.trunk.state_dict()
+    source = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
+    missing = [k for k in own if k not in source]
+    if missing:
+        raise ValueError(f"{path}: the run's trunk does not match this model's (e.g. {missing[0]!r} is missing); "
+                         "transfer needs the same model.trunk and model.trunk_options")
+    for key, tensor in own.items():
+        if source[key].shape != tensor.shape:
+            raise ValueError(f"{path}: trunk weight {key!r} has shape {tuple(source[key].shape)} in the run, "
+                             f"{tuple(tensor.shape)} here; use the same model.trunk_options")
+    network.trunk.load_state_dict({k: source[k] for k in own}, strict=True)
+    return len(own)

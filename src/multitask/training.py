@@ -121,7 +121,7 @@ class MultiTaskModule(L.LightningModule):
         eye = torch.eye(len(index), device=z.device, dtype=selected.dtype)
         (gradients,) = torch.autograd.grad(selected, shared, grad_outputs=eye, is_grads_batched=True,
                                            retain_graph=True)
-        direction = self.weighting.aggregate(gradients.flatten(1), selected.detach())
+        direction = self.weighting.aggregate(gradients.flatten(1), selected.detach(), tasks=index)
         objective = selected.sum() + (z * direction.view_as(z).detach()).sum()
         return objective, losses, present
 
@@ -323,6 +323,7 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
             enable_model_summary=False,
             log_every_n_steps=1,
             num_sanity_val_steps=0,
+            limit_val_batches=1.0 if has_val else 0,
         )
         start = time.perf_counter()
         trainer.fit(module, datamodule=data)

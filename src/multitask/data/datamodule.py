@@ -75,9 +75,10 @@ class MultiTaskDataModule(L.LightningDataModule):
 
 
 def feature_statistics(table: LabelTable) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
-    """Mean and standard deviation of the training features (None for image tables)."""
+    """Mean and standard deviation of the training features (None for image tables); 1 for constant ones."""
     if table.features is None:
         return None, None
     train = table.features[table.split == "train"]
-    return torch.from_numpy(train.mean(axis=0).astype(np.float32)), torch.from_numpy(
-        train.std(axis=0).astype(np.float32))
+    std = train.std(axis=0)
+    std[std == 0] = 1.0  # a constant feature stays as it is (as scikit-learn's StandardScaler does)
+    return torch.from_numpy(train.mean(axis=0).astype(np.float32)), torch.from_numpy(std.astype(np.float32))
