@@ -106,6 +106,10 @@ class TrainConfig(_Strict):
     precision: str = Field("32-true", description="32-true | 16-mixed | bf16-mixed (Lightning).")
     weighting: str = Field("equal", description="Task weighting / gradient method (`multitask methods`).")
     weighting_options: dict[str, Any] = Field(default_factory=dict, description="Options of the method.")
+    gradients: Literal["representation", "parameters"] = Field(
+        "representation", description="Gradient methods: per-task gradients w.r.t. the shared representation "
+        "(one backward through the trunk, as MGDA-UB) or w.r.t. every shared parameter (a batched Jacobian)."
+    )
     freeze_trunk: bool = Field(False, description="Train only the heads (transfer learning).")
     unfreeze_after: int | None = Field(None, ge=0, description="With freeze_trunk: unfreeze after N epochs.")
     trunk_lr_scale: float = Field(1.0, gt=0, description="Trunk learning rate = lr x this.")

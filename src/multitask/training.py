@@ -66,8 +66,8 @@ class MultiTaskModule(L.LightningModule):
         self.register_buffer("task_weights", task_weights if task_weights is not None else torch.ones(len(tasks)))
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(len(tasks)))
         self._validation: list[tuple[Tensor, Tensor, Tensor]] = []
-        self._epoch_loss_sum = torch.zeros(len(tasks))
-        self._epoch_loss_count = torch.zeros(len(tasks))
+        self.register_buffer("_epoch_loss_sum", torch.zeros(len(tasks)), persistent=False)
+        self.register_buffer("_epoch_loss_count", torch.zeros(len(tasks)), persistent=False)
         self.trunk_frozen = False
 
     # ------------------------------------------------------------------------------------------- forward
@@ -91,7 +91,10 @@ class MultiTaskModule(L.LightningModule):
         else:
             z = self.network.representation(x)
         if self.weighting.needs_gradients and not self.trunk_frozen:
-            objective, losses, present = self._gradient_step(z, targets, known)
+            if self.train_config.gradients == "parameters":
+                objective, losses, present = self._parameter_gradient_step(z, targets, known)
+            else:
+                objective, losses, present = self._gradient_step(z, targets, known)
         else:
             logits = self.network.task_logits(z)
             losses, counts = self.task_losses(logits, targets, known)
@@ -125,9 +128,37 @@ class MultiTaskModule(L.LightningModule):
         objective = selected.sum() + (z * direction.view_as(z).detach()).sum()
         return objective, losses, present
 
+    def _parameter_gradient_step(self, z: Tensor, targets: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-task gradients w.r.t. every shared parameter (a batched Jacobian, vmap over one backward).
+
+        The surrogate objective Σ_j L_j + Σ_p <p, d_p − Σ_j g_jp> gives the trunk the aggregated direction d and
+        each head its own task's gradient.
+        """
+        logits = self.network.task_logits(z)
+        losses, counts = self.task_losses(logits, targets, known)
+        present = counts > 0
+        index = present.nonzero().flatten()
+        params = [p for p in self.network.shared_parameters() if p.requires_grad]
+        if len(index) == 0 or not params:
+            return losses.sum(), losses, present
+        selected = losses[index]
+        eye = torch.eye(len(index), device=z.device, dtype=selected.dtype)
+        grads = torch.autograd.grad(selected, params, grad_outputs=eye, is_grads_batched=True, retain_graph=True,
+                                    allow_unused=True)
+        jacobian = torch.cat([(g if g is not None else torch.zeros(len(index), *p.shape, device=p.device)).flatten(1)
+                              for g, p in zip(grads, params, strict=True)], dim=1)
+        correction = self.weighting.aggregate(jacobian, selected.detach(), tasks=index) - jacobian.sum(dim=0)
+        objective = selected.sum()
+        offset = 0
+        for parameter in params:
+            size = parameter.numel()
+            objective = objective + (parameter * correction[offset:offset + size].view_as(parameter).detach()).sum()
+            offset += size
+        return objective, losses, present
+
     def _remember_losses(self, losses: Tensor, present: Tensor) -> None:
-        self._epoch_loss_sum += torch.where(present, losses, 0.0).cpu()
-        self._epoch_loss_count += present.cpu().float()
+        self._epoch_loss_sum += torch.where(present, losses, 0.0)
+        self._epoch_loss_count += present.to(self._epoch_loss_count.dtype)
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_index: int) -> None:
         if self.weighting.needs_losses_after_step and hasattr(self, "_last_batch"):
@@ -146,7 +177,7 @@ class MultiTaskModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         mean = self._epoch_loss_sum / self._epoch_loss_count.clamp(min=1)
-        self.weighting.on_epoch_end(mean)
+        self.weighting.on_epoch_end(mean.detach().cpu())
         self._epoch_loss_sum.zero_()
         self._epoch_loss_count.zero_()
 

@@ -330,3 +330,25 @@ def load_mulan(name: str, root: str | Path) -> dict[str, tuple[pd.DataFrame, lis
             "train and test files have different columns", file=folder / f"{name}-test.arff", column=differing
         )
     return result
+
+
+def mulan_table(name: str, root: str | Path, val_fraction: float = 0.15, seed: int = 0) -> Any:
+    """A Mulan set as one LabelTable: the standard train file (a seeded `val_fraction` of it held out for
+    validation) and the standard test file as the test split.
+
+    >>> table = mulan_table("emotions", "../shared/data/mulan")  # doctest: +SKIP
+    >>> table.n_tasks, (table.split == "test").sum()  # doctest: +SKIP
+    (6, 202)
+    """
+    from multitask.labels import label_table_from_arrays, seeded_split
+
+    parts = load_mulan(name, root)
+    train_frame, labels = parts["train"]
+    test_frame, _ = parts["test"]
+    frame = pd.concat([train_frame, test_frame], ignore_index=True)
+    features = [c for c in frame.columns if c not in labels]
+    split = np.concatenate([seeded_split(len(train_frame), val_fraction, 0.0, seed),
+                            np.full(len(test_frame), "test", dtype="<U5")])
+    return label_table_from_arrays(frame[features].to_numpy(dtype=np.float32), frame[labels].to_numpy(dtype=float),
+                                   tasks=labels, split=split, feature_names=features,
+                                   source=str(Path(root) / name))

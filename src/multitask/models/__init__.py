@@ -1,5 +1,6 @@
 """Networks: trunks by name, vectorised task heads, sharing architectures."""
 
+from multitask.models import sharing  # noqa: F401  (registers architectures)
 from multitask.models.heads import TaskHeads
 from multitask.models.network import SHARING, MultiTaskNetwork, build_network, count_parameters
 from multitask.models.registry import Registry
