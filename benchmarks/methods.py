@@ -77,8 +77,8 @@ def main() -> None:
             maps = np.nanmean(per_seed, axis=1)
             delta = 100 * np.nanmean((per_seed - single) / single, axis=1)
             seconds = np.mean([r.train_seconds for r in result.results["shared"]])
-            rows.append([method, f"{maps.mean():.4f} ± {maps.std():.4f}", "", f"{delta.mean():+.2f} ± {delta.std():.2f}",
-                         f"{seconds:.0f}"])
+            rows.append([method, f"{maps.mean():.4f} ± {maps.std():.4f}", "",
+                         f"{delta.mean():+.2f} ± {delta.std():.2f}", f"{seconds:.0f}"])
             print(rows[-1], flush=True)
         rows[0][4] = f"{np.mean([r.train_seconds for r in separate.results['separate']]):.0f}"
         for row in rows:

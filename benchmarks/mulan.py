@@ -68,7 +68,8 @@ def main() -> None:
         x_train, y_train, x_test, y_test = load(name)
         rows, results = [], {}
 
-        def report(label: str, runs: list[dict[str, float]], seconds: float) -> None:
+        def report(label: str, runs: list[dict[str, float]], seconds: float, rows: list = rows,
+                   results: dict = results) -> None:
             results[label] = {k: float(np.mean([r[k] for r in runs])) for k, _ in METRICS}
             cells = []
             for key, _ in METRICS:
@@ -86,7 +87,8 @@ def main() -> None:
         report("MultiTaskClassifier (MLP 256-256)", runs, (time.perf_counter() - start) / args.seeds)
         for label, estimator in [
             ("BR: RBF SVC, standardised", make_pipeline(StandardScaler(), SVC(kernel="rbf"))),
-            ("BR: LogisticRegression, standardised", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+            ("BR: LogisticRegression, standardised",
+             make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
         ]:
             start = time.perf_counter()
             scores = binary_relevance(estimator, x_train, y_train, x_test)

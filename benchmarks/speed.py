@@ -46,7 +46,8 @@ def worker(spec: dict) -> dict:
     torch.manual_seed(0)
     n_tasks, networks = spec["tasks"], spec.get("networks", 1)
     config = build_config({
-        "model": {"trunk": "small_cnn", "trunk_options": {"width": 32, "depth": 4}, "sharing": spec.get("sharing", "hard")},
+        "model": {"trunk": "small_cnn", "trunk_options": {"width": 32, "depth": 4},
+                  "sharing": spec.get("sharing", "hard")},
         "train": {"weighting": spec.get("weighting", "equal"), "gradients": spec.get("gradients", "representation")},
     })
     modules, optimizers = [], []

@@ -244,6 +244,37 @@ def transfer(ctx: typer.Context,
     _print_run(run.metrics, run.path)
 
 
+@app.command("advise", context_settings=EXTRA_ARGS)
+def advise_cmd(
+    ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None,
+    trunk: TrunkOpt = None, weights: WeightsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None,
+    seed: SeedOpt = None, image_size: SizeOpt = None, tasks: TasksOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Write advice.json, report.md and plots/ here.")] = None,
+    probe_steps: Annotated[int, typer.Option(help="Probe training steps (0: from the labels only).")] = 200,
+    probe_seconds: Annotated[float, typer.Option(help="Time limit of the probe (s).")] = 45.0,
+    probe_rows: Annotated[int, typer.Option(help="Training rows used by the probe.")] = 2000,
+    probe_image_size: Annotated[int, typer.Option(help="Image size of the probe (px).")] = 32,
+    capacity: Annotated[bool, typer.Option("--capacity/--no-capacity",
+                                           help="Compare the shared network with each task's own.")] = True,
+    capacity_seconds: Annotated[float, typer.Option(help="Time limit of the capacity check (s).")] = 30.0,
+    tag: Annotated[bool | None, typer.Option("--tag/--no-tag", help="Lookahead task affinity (default: T ≤ 20).")]
+    = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 is fastest on a busy machine).")] = None,
+) -> None:
+    """Should these tasks share one network? Measures the three conditions on your data and recommends."""
+    from multitask.advise import advise
+
+    cfg = assemble_config(config, _shortcuts(data, images, trunk, weights, None, batch_size, lr, seed,
+                                             image_size=image_size, tasks=tasks), ctx.args)
+    result = advise(cfg, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
+                    probe_image_size=probe_image_size, capacity_check=capacity, capacity_seconds=capacity_seconds,
+                    tag=tag, threads=threads, out_dir=out, log=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    for table in result.rich_tables():
+        console.print(table)
+    if out:
+        console.print(f"Advice saved in [bold]{out}[/bold] (report: {out / 'report.md'})")
+
+
 @app.command()
 def evaluate(run: Annotated[Path, typer.Argument(help="Run directory.")],
              data: Annotated[Path, typer.Option(help="Label table with the run's task columns.")],

@@ -1,0 +1,282 @@
+"""The advisor: should one shared network learn these tasks, or groups of them, or separate networks?
+
+Multi-task learning pays when (1) the tasks can share low-level features, (2) for any one task the other tasks
+together have much more data than it, and (3) the network is big enough to do well on all of them. The
+advisor measures each condition on the user's label table and turns the numbers into calls a user can check.
+
+>>> advice = advise(config, table, probe_steps=200)  # doctest: +SKIP
+>>> advice.recommendation, advice.groups  # doctest: +SKIP
+('shared network per group', [['car', 'bus', 'truck'], ['stop sign']])
+>>> advice.write("runs/advice")  # advice.json, report.md, plots/  # doctest: +SKIP
+
+What is measured (training split only)
+--------------------------------------
+1. Per task: known labels, positives, fraction unknown (:func:`stats.task_counts`).
+2. The data condition: the other tasks' known labels in aggregate / the task's own (`ratio`). Flags:
+   ``little_help`` when ratio < DATA_RATIO_LOW (2), ``largest`` when the task has the most labels and
+   ≥ LARGEST_FACTOR (2) × the next task. The lecture's favourable case: 100 tasks × 1,000 labels, ratio 99.
+3. Label correlation: the phi coefficient (Pearson on 0/1) on rows where both tasks are known, with the
+   number of co-labelled rows; NaN below MIN_COLABELLED (10) rows.
+4. Relatedness, from a short probe training run of the shared network (configured trunk, hard sharing) on
+   at most `probe_rows` training rows (every task's rows included first), for at most `probe_steps` steps and
+   `probe_seconds` seconds, batch ≤ 32; images are decoded once at min(data.image_size, `probe_image_size`)
+   px, 32 by default: cheap, and enough to see which tasks use the same features
+   (see :mod:`multitask.advise.probe`):
+   the cosine of per-task gradients w.r.t. the shared representation on co-labelled rows, averaged over the
+   steps after a warm-up; and, for T ≤ TAG_MAX_TASKS (20), the lookahead affinity of Fifty et al. (2021).
+   The **relatedness** matrix is the gradient cosine; pairs it never measured (never co-labelled in a batch)
+   take the symmetric, normalised lookahead affinity, which approximates the cosine of the gradients w.r.t.
+   the shared parameters. Without a probe (``probe_steps=0``) relatedness is |phi|, a weak proxy.
+   Negated tasks (y_B = 1 − y_A) share their features: the gradient cosine is ≈ +1 for them (the sign is
+   absorbed by each task's head) and they count as related. Unmeasured pairs count as unrelated (0).
+5. Capacity (``capacity_check=True``): each task's own network (same trunk, same number of epochs over its
+   known probe rows) against the shared network from the probe, by training fit. At most CAPACITY_MAX_TASKS
+   (6) tasks are checked, those with the most probe labels; within `capacity_seconds`, a task whose training
+   would not fit in the time left is skipped; a task its own network has not learnt yet (< 10 % of the
+   baseline loss removed) is inconclusive. A short probe mostly cannot tell a too-small network from slower
+   joint training; the flag is conservative (absent evidence, no flag).
+
+The rules
+---------
+Groups: hierarchical clustering (average linkage) of the tasks on 1 − relatedness, cut so that every group's
+mean pairwise relatedness is ≥ RELATED_THRESHOLD (0.3); then a task left alone whose most related task has
+relatedness ≥ RELATED_THRESHOLD joins that task's group (an attribute task related to its base task, say, but
+not to the base task's other attributes).
+
+Per task t, the first rule that applies:
+
+a. no known training label → ``separate networks`` (it cannot be trained);
+b. capacity flag — the shared network removes a fraction of the task's baseline training loss (the entropy of
+   its base rate) smaller by > CAPACITY_GAP (0.2) than the task's own network does, after the same number of
+   epochs → ``separate networks`` (or a bigger trunk);
+c. alone in its group (no related task) → ``separate networks``;
+d. its most related task s is in its group, relatedness ≥ STRONG_RELATED (0.5), s has ≥ TRANSFER_DATA_FACTOR
+   (10) × t's labels, and the rest of the group adds < DATA_RATIO_LOW × t's labels → ``transfer from a
+   related, larger task`` (pretrain on s, fine-tune on t): the help comes from one task, whose loss would
+   dominate a joint objective; a network of t's own, started from s, adapts the trunk to t;
+e. otherwise → it shares the network of its group (the reasons say whether condition 2 holds within the
+   group: when the group's other labels are < 2× its own, little gain is expected, but sharing still saves a
+   network).
+
+Then a group whose members, after these rules, share with fewer than two tasks does not share: its remaining
+member gets ``separate networks`` (e.g. the source of a transfer). Overall:
+
+- one group holding all tasks, all sharing → ``one shared network``;
+- otherwise, some group with ≥ 2 sharing tasks → ``shared network per group`` (the rest: separate/transfer);
+- otherwise, some transfer call → ``transfer from a related, larger task``;
+- otherwise → ``separate networks``.
+
+A tiny task strongly related to one large task, with no other help, gets ``transfer`` (rule d); with several
+related tasks that together have ≥ 2× its labels besides its closest one, it shares (rule e).
+
+The probe is short and its numbers are estimates: confirm a call with ``multitask compare``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from multitask.advise import probe as _probe
+from multitask.advise import rules as _rules
+from multitask.advise.probe import CAPACITY_MAX_TASKS, PROBE_WARMUP_FRACTION, TAG_MAX_TASKS
+from multitask.advise.result import Advice, plot_heatmap
+from multitask.advise.rules import (
+    CALL_GROUPS,
+    CALL_SEPARATE,
+    CALL_SHARED,
+    CALL_TRANSFER,
+    CALLS,
+    CAPACITY_GAP,
+    CONFLICT_THRESHOLD,
+    RELATED_THRESHOLD,
+    STRONG_RELATED,
+    TRANSFER_DATA_FACTOR,
+    TaskAdvice,
+    suggest_groups,
+)
+from multitask.advise.stats import DATA_RATIO_LOW, LARGEST_FACTOR, MIN_COLABELLED, label_correlation, task_counts
+from multitask.config import RunConfig
+from multitask.errors import LabelError
+from multitask.labels import LabelTable, read_data
+
+__all__ = [
+    "CALLS", "CALL_GROUPS", "CALL_SEPARATE", "CALL_SHARED", "CALL_TRANSFER", "Advice", "TaskAdvice", "advise",
+    "label_correlation", "plot_heatmap", "suggest_groups", "task_counts", "thresholds",
+]
+
+PROBE_STEPS = 200
+PROBE_SECONDS = 45.0
+PROBE_ROWS = 2000
+PROBE_IMAGE_SIZE = 32
+CAPACITY_SECONDS = 30.0
+
+
+def thresholds() -> dict[str, float]:
+    """Every threshold of the rules, by name."""
+    return {"DATA_RATIO_LOW": DATA_RATIO_LOW, "LARGEST_FACTOR": LARGEST_FACTOR, "MIN_COLABELLED": MIN_COLABELLED,
+            "RELATED_THRESHOLD": RELATED_THRESHOLD, "STRONG_RELATED": STRONG_RELATED,
+            "TRANSFER_DATA_FACTOR": TRANSFER_DATA_FACTOR, "CONFLICT_THRESHOLD": CONFLICT_THRESHOLD,
+            "CAPACITY_GAP": CAPACITY_GAP,
+            "TAG_MAX_TASKS": TAG_MAX_TASKS, "CAPACITY_MAX_TASKS": CAPACITY_MAX_TASKS,
+            "PROBE_WARMUP_FRACTION": PROBE_WARMUP_FRACTION}
+
+
+def advise(
+    config: RunConfig,
+    table: LabelTable | None = None,
+    *,
+    probe_steps: int = PROBE_STEPS,
+    probe_seconds: float | None = PROBE_SECONDS,
+    probe_rows: int = PROBE_ROWS,
+    probe_image_size: int | None = PROBE_IMAGE_SIZE,
+    capacity_check: bool = True,
+    capacity_seconds: float | None = CAPACITY_SECONDS,
+    capacity_tasks: int = CAPACITY_MAX_TASKS,
+    tag: bool | None = None,
+    threads: int | None = None,
+    out_dir: Path | str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Advice:
+    """Measure the three conditions of multi-task learning on a label table and recommend an approach.
+
+    `table` defaults to ``read_data(config.data)``. The probe trains the configured trunk for at most
+    `probe_steps` steps / `probe_seconds` seconds on at most `probe_rows` training rows (images at
+    min(data.image_size, probe_image_size) px); ``probe_steps=0`` skips it (relatedness from label correlation,
+    no capacity check). `tag`: compute the lookahead affinity (default: when T ≤ TAG_MAX_TASKS). The capacity
+    check trains own networks for at most `capacity_tasks` tasks within `capacity_seconds`. `threads`: torch CPU
+    threads during the call (restored after; 1 is much faster when other processes compete for the cores).
+    With `out_dir`, the advice is also written there (see :meth:`Advice.write`). `log` receives progress lines.
+    """
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _advise(config, table, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
+                       probe_image_size=probe_image_size, capacity_check=capacity_check,
+                       capacity_seconds=capacity_seconds, capacity_tasks=capacity_tasks, tag=tag, out_dir=out_dir,
+                       log=log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, probe_seconds: float | None,
+            probe_rows: int, probe_image_size: int | None, capacity_check: bool, capacity_seconds: float | None,
+            capacity_tasks: int, tag: bool | None, out_dir: Path | str | None,
+            log: Callable[[str], None] | None) -> Advice:
+    start = time.perf_counter()
+    say = log or (lambda message: None)
+    if table is None:
+        table = read_data(config.data, seed=config.train.seed)
+    train = table.part("train")
+    if not len(train):
+        raise LabelError("no training rows (split column has no 'train'); the advisor uses the training split",
+                         file=table.source)
+    tasks = list(table.tasks)
+    n_tasks = len(tasks)
+    counts = task_counts(table)
+    known = [c["known"] for c in counts]
+    phi, co_labelled, both_positive = label_correlation(train.targets, train.known)
+    notes: list[str] = []
+    probe_result: _probe.ProbeResult | None = None
+    capacity: list[dict] = []
+    seed = config.train.seed
+
+    if probe_steps > 0 and n_tasks >= 2 and train.known.any():
+        rows = _probe.choose_probe_rows(train.known, probe_rows, seed)
+        size = min(config.data.image_size, probe_image_size or config.data.image_size)
+        say(f"loading {len(rows)} probe rows")
+        data = _probe.load_probe_data(train, rows, size)
+        use_tag = n_tasks <= TAG_MAX_TASKS if tag is None else tag
+        say(f"probe: up to {probe_steps} steps of the shared network")
+        probe_result = _probe.run_probe(config, train, data, steps=probe_steps, seconds=probe_seconds,
+                                        image_size=size, tag=use_tag, seed=seed, log=log)
+        if capacity_check:
+            say("capacity check")
+            capacity = _probe.capacity_check(config, train, data, probe_result, seconds=capacity_seconds,
+                                             max_tasks=capacity_tasks, seed=seed, log=log)
+            for c in capacity:
+                c["flagged"] = (not c.get("skipped") and not c.get("inconclusive")
+                                and _rules.capacity_flag(c["shared_explained"], c["own_explained"]))
+            checked = [c for c in capacity if not c.get("skipped")]
+            if len(checked) < n_tasks:
+                notes.append(f"the capacity check covered {len(checked)} of {n_tasks} tasks (at most "
+                             f"{capacity_tasks}, those with the most probe labels, within {capacity_seconds} s)")
+            unclear = [c["task"] for c in capacity if c.get("inconclusive")]
+            if unclear:
+                notes.append("capacity check inconclusive (the probe was too short for a task's own network to "
+                             "learn it): " + ", ".join(unclear))
+        probe_result.network = None
+
+    relatedness, source = _relatedness(probe_result, phi)
+    groups = suggest_groups(relatedness) if n_tasks > 1 else [[0]]
+    capacity_by_task = {tasks.index(c["task"]): c for c in capacity}
+    call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source)
+    notes += _notes(tasks, counts, relatedness, probe_result, n_tasks)
+    advice = Advice(
+        tasks=tasks, recommendation=call, reasons=reasons, task_advice=per_task,
+        groups=[[tasks[t] for t in g] for g in groups], counts=counts, n_train=len(train), correlation=phi,
+        co_labelled=co_labelled, both_positive=both_positive, relatedness=relatedness, relatedness_source=source,
+        gradient_cosine=None if probe_result is None else probe_result.cosine,
+        tag_affinity=None if probe_result is None else probe_result.tag,
+        probe={} if probe_result is None else probe_result.summary(), capacity=capacity,
+        thresholds=thresholds(), notes=notes, source=table.source,
+    )
+    advice.seconds = time.perf_counter() - start
+    if out_dir is not None:
+        advice.write(out_dir)
+    return advice
+
+
+def _relatedness(probe: _probe.ProbeResult | None, phi: np.ndarray) -> tuple[np.ndarray, str]:
+    """The matrix the rules use, and where it came from."""
+    if probe is None:
+        r = np.abs(phi)
+        np.fill_diagonal(r, 1.0)
+        return r, "label correlation (|phi| on co-labelled rows; no probe run)"
+    r = probe.cosine.copy()
+    source = "gradient cosine (per-task gradients w.r.t. the shared representation, co-labelled rows)"
+    fallback = probe.tag_relatedness()
+    if fallback is not None:
+        fill = ~np.isfinite(r) & np.isfinite(fallback)
+        if fill.any():
+            r[fill] = fallback[fill]
+            source += f"; {int(fill.sum() // 2)} pair(s) never co-labelled in a batch from the lookahead affinity"
+    np.fill_diagonal(r, 1.0)
+    return r, source
+
+
+def _notes(tasks: list[str], counts: list[dict], relatedness: np.ndarray, probe: _probe.ProbeResult | None,
+           n_tasks: int) -> list[str]:
+    notes = []
+    ratios = np.array([c["ratio"] for c in counts], dtype=float)
+    if np.isfinite(ratios).any():
+        notes.append(f"median data ratio (the others' labels / a task's own): {np.nanmedian(ratios):.1f}; the "
+                     f"lecture's favourable case, 100 tasks × 1,000 labels, has 99")
+    little = [c["task"] for c in counts if "little_help" in c["flags"]]
+    if little:
+        notes.append(f"{len(little)} task(s) get little help from the others' data (ratio < {DATA_RATIO_LOW:g}): "
+                     + ", ".join(little[:10]) + (" …" if len(little) > 10 else ""))
+    largest = [c["task"] for c in counts if "largest" in c["flags"]]
+    if largest:
+        notes.append(f"{largest[0]} has the most labels by far: it gives more help than it gets")
+    untrainable = [c["task"] for c in counts if {"no_labels", "one_class"} & set(c["flags"])]
+    if untrainable:
+        notes.append("no labels or only one class in the training split: " + ", ".join(untrainable))
+    conflicts = [(tasks[i], tasks[j], relatedness[i, j]) for i in range(n_tasks) for j in range(i + 1, n_tasks)
+                 if np.isfinite(relatedness[i, j]) and relatedness[i, j] < CONFLICT_THRESHOLD]
+    if conflicts:
+        notes.append("conflicting gradients (relatedness < "
+                     f"{CONFLICT_THRESHOLD}): " + ", ".join(f"{a}–{b} ({v:.2f})" for a, b, v in conflicts[:10]))
+    if probe is not None:
+        unmeasured = int((~np.isfinite(probe.cosine[np.triu_indices(n_tasks, 1)])).sum())
+        if unmeasured:
+            notes.append(f"{unmeasured} pair(s) of tasks were never labelled together in a probe batch; their "
+                         "gradient cosine is missing")
+        if probe.stopped_by_time:
+            notes.append(f"the probe stopped after {probe.steps} steps at its time limit")
+    return notes

@@ -1,0 +1,503 @@
+"""The advisor's probe: a short training run of the shared network that measures how tasks help each other.
+
+Two measurements are taken while the shared network (the configured trunk, hard sharing, per-task heads)
+trains for a few hundred steps on a subsample of the training rows:
+
+* **Gradient cosine** (as in the gradient-conflict literature, e.g. Yu et al. 2020): per batch, the gradient of
+  each task's loss with respect to the shared representation z = ``network.representation(x)``, compared
+  task against task by the cosine *on the rows where both tasks are known* (elsewhere one of the two gradients
+  is zero by construction, which would only dilute the cosine). Averaged over the probe steps after a warm-up
+  (the first PROBE_WARMUP_FRACTION of the planned steps, while the heads are still random), over the batches
+  in which both tasks have co-labelled rows. The gradient reaches z through each task's own head, so a task
+  and its negation (the same features, the opposite sign) get a cosine near +1: they share features, and
+  they count as related.
+* **Lookahead task affinity** (Fifty et al. 2021, "TAG"), when there are at most TAG_MAX_TASKS tasks: every
+  few steps (about a third of the probe's time), for each task i a copy of the shared parameters takes the
+  step the optimiser would take on task i's gradient alone (AdamW's current per-parameter scaling), and
+  Z[i, j] = 1 − L_j(after) / L_j(before) measures how much that step lowers task j's loss on the same batch.
+  Dropout is off and BatchNorm statistics are not updated during the lookahead. Z is not symmetric (row i:
+  the task stepped on; column j: the task whose loss changes). Normalised and symmetrised
+  (:meth:`ProbeResult.tag_relatedness`) it approximates the cosine of the two tasks' gradients with respect to
+  the shared parameters, which also exists for tasks never labelled on the same rows.
+
+The **capacity check** then trains each task's own network (same trunk, one head) for the same number of
+epochs over that task's known probe rows, and compares the training fit of the shared network with that of the
+task's own network on those rows: the training loss (mean logistic loss per known label), the fraction of the
+baseline loss (the entropy of the task's base rate) it removes, and the training AP. A short training mixes
+two effects: a network shared by many tasks also learns each of them more slowly per step, so the rule
+(:func:`multitask.advise.rules.capacity_flag`) asks for a clear gap only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from multitask.config import RunConfig
+from multitask.data.datamodule import feature_statistics
+from multitask.labels import LabelTable
+from multitask.losses import per_task_losses
+from multitask.models.network import MultiTaskNetwork, build_network
+
+PROBE_WARMUP_FRACTION = 0.25
+"""Gradient cosines of the first quarter of the planned probe steps are not averaged (random heads)."""
+
+TAG_MAX_TASKS = 20
+"""The lookahead affinity costs about 3T forward/backward passes per use; only computed for T ≤ this."""
+
+CAPACITY_MAX_TASKS = 6
+"""At most this many tasks get their own network in the capacity check (those with the most probe labels)."""
+
+PROBE_MAX_BATCH = 32
+"""The probe's batch size is min(train.batch_size, this): more, cheaper steps within the time limit."""
+
+CAPACITY_EVAL_ROWS = 512
+"""The capacity check measures training fit on at most this many probe rows (every task's rows included)."""
+
+CAPACITY_MIN_EXPLAINED = 0.1
+"""Below this share of the baseline loss removed by the task's own network, the comparison is inconclusive."""
+
+TAG_TIME_SHARE = 3
+"""The lookahead runs every max(4, TAG_TIME_SHARE × T / 1.5) steps: about a third of the probe's time."""
+
+EVAL_BATCH = 512
+
+
+@dataclass
+class ProbeData:
+    """The probe's rows, held in memory: features (float) or images (uint8, N×3×S×S)."""
+
+    x: Tensor
+    targets: Tensor
+    known: Tensor
+    images: bool
+    rows: np.ndarray  # indices into the training split
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch(self, index: Tensor, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        x = self.x[index].to(device)
+        if self.images:
+            x = x.float().div_(255)
+        return x, self.targets[index].to(device), self.known[index].to(device)
+
+
+@dataclass
+class ProbeResult:
+    """What the probe measured; matrices are (T, T) numpy arrays with NaN where nothing was measured."""
+
+    cosine: np.ndarray
+    cosine_batches: np.ndarray
+    tag: np.ndarray | None
+    tag_batches: np.ndarray | None
+    steps: int
+    epochs: float
+    seconds: float
+    rows: int
+    batch_size: int
+    image_size: int | None
+    warmup_steps: int
+    stopped_by_time: bool
+    device: str
+    step_seconds: float
+    network: MultiTaskNetwork | None = field(default=None, repr=False)
+
+    def tag_relatedness(self) -> np.ndarray | None:
+        """Symmetric lookahead relatedness in [−1, 1] from r_ij = Z[i, j] / Z[j, j] (how much a step on task i
+        helps task j, relative to a step on j itself): ±√(r_ij · r_ji) when both have the same sign (to first
+        order the cosine of the two tasks' preconditioned gradients w.r.t. the shared parameters), else their
+        mean."""
+        if self.tag is None:
+            return None
+        own = np.diag(self.tag)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(own[None, :] > 0, self.tag / own[None, :], np.nan)
+            product = ratio * ratio.T
+            symmetric = np.where(product > 0, np.sign(ratio) * np.sqrt(np.abs(product)), (ratio + ratio.T) / 2)
+        return np.clip(symmetric, -1, 1)
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "epochs": self.epochs, "seconds": self.seconds, "rows": self.rows,
+                "batch_size": self.batch_size, "image_size": self.image_size, "warmup_steps": self.warmup_steps,
+                "stopped_by_time": self.stopped_by_time, "device": self.device,
+                "seconds_per_step": self.step_seconds, "tag_computed": self.tag is not None,
+                "tag_evaluations": 0 if self.tag_batches is None else int(np.diag(self.tag_batches).max(initial=0))}
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def choose_probe_rows(known: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Up to `max_rows` labelled rows: first up to max_rows // (2T) rows of every task (so small tasks are in),
+    then uniformly random labelled rows; sorted indices.
+
+    >>> known = np.zeros((100, 2), bool); known[:, 0] = True; known[:3, 1] = True
+    >>> rows = choose_probe_rows(known, 20, seed=0)  # quota 20 // 4 = 5 rows per task first
+    >>> len(rows), int(known[rows, 1].sum())
+    (20, 3)
+    """
+    labelled = np.flatnonzero(known.any(axis=1))
+    if len(labelled) <= max_rows:
+        return labelled
+    rng = np.random.default_rng(seed)
+    quota = max(max_rows // (2 * known.shape[1]), 1)
+    picks = [rng.choice(r, min(quota, len(r)), replace=False) for r in
+             (np.flatnonzero(known[:, j]) for j in range(known.shape[1])) if len(r)]
+    chosen = np.unique(np.concatenate(picks)) if picks else np.zeros(0, dtype=int)
+    chosen = chosen[:max_rows] if len(chosen) > max_rows else chosen
+    rest = np.setdiff1d(labelled, chosen)
+    fill = rng.choice(rest, min(max_rows - len(chosen), len(rest)), replace=False)
+    return np.sort(np.concatenate([chosen, fill]).astype(int))
+
+
+def load_probe_data(train: LabelTable, rows: np.ndarray, image_size: int) -> ProbeData:
+    """The selected training rows as tensors (images decoded once, squashed to `image_size`)."""
+    part = train.subset(rows)
+    if part.features is not None:
+        x = torch.as_tensor(part.features, dtype=torch.float32)
+        images = False
+    else:
+        from multitask.data.datasets import load_images
+
+        x = load_images(list(part.images), image_size)
+        images = True
+    return ProbeData(x, torch.as_tensor(part.targets, dtype=torch.float32), torch.as_tensor(part.known),
+                     images, rows)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def probe_device(config: RunConfig) -> torch.device:
+    """CUDA when available and allowed by train.accelerator, else the CPU."""
+    if config.train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def build_probe_network(config: RunConfig, n_tasks: int, train: LabelTable) -> MultiTaskNetwork:
+    """The configured trunk with hard sharing and the configured heads (whatever model.sharing says).
+
+    The heads' last layer starts at zero: with random heads even two identical tasks would send their
+    gradients into unrelated directions of z until the heads have learnt; from zero, each head is shaped only
+    by its own task's labels (identical tasks get identical heads, a negated task the negated head).
+    """
+    model = config.model.model_copy(update={"sharing": "hard", "sharing_options": {}})
+    mean, std = feature_statistics(train)
+    network = build_network(model, n_tasks, train.n_features, feature_mean=mean, feature_std=std)
+    weight = getattr(network.task_block, "weight", None)
+    if isinstance(weight, nn.Parameter):  # zero last head layer: heads differ only by what their labels teach
+        with torch.no_grad():
+            weight.zero_()
+    return network
+
+
+def positive_weights(config: RunConfig, train: LabelTable) -> tuple[Tensor, Tensor | None]:
+    """Loss weights and positive-class weights per task, as training uses them."""
+    from multitask.training import loss_tensors
+
+    return loss_tensors(config.loss, train)
+
+
+@contextmanager
+def _dropout_off(module: nn.Module) -> Iterator[None]:
+    dropouts = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.training]
+    for m in dropouts:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in dropouts:
+            m.train()
+
+
+def _trunk_input(network: MultiTaskNetwork, x: Tensor) -> Tensor:
+    x = network.normalize(x)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """Endless shuffled batches of indices (every batch has batch_size rows; batch_size ≤ n)."""
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+@torch.no_grad()
+def evaluate_fit(network: MultiTaskNetwork, data: ProbeData, device: torch.device,
+                 columns: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean logistic loss per known label and AP of each output column, on the probe rows (eval mode).
+
+    `columns` maps the network's outputs to label columns of `data` (default: output j is column j).
+    """
+    from sklearn.metrics import average_precision_score
+
+    network.eval()
+    logits = torch.cat([network(data.batch(torch.arange(s, min(s + EVAL_BATCH, len(data))), device)[0]).float().cpu()
+                        for s in range(0, len(data), EVAL_BATCH)])
+    network.train()
+    columns = columns if columns is not None else list(range(logits.shape[1]))
+    losses, aps = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
+    for out, col in enumerate(columns):
+        known = data.known[:, col]
+        if not known.any():
+            continue
+        y = data.targets[known, col]
+        s = logits[known, out]
+        losses[out] = float(F.binary_cross_entropy_with_logits(s, y))
+        if 0 < float(y.sum()) < len(y):
+            aps[out] = float(average_precision_score(y.numpy(), s.numpy()))
+    return losses, aps
+
+
+# ------------------------------------------------------------------------------------------------ probe
+
+
+def _lookahead(network: MultiTaskNetwork, optimizer: torch.optim.Optimizer, x: Tensor, targets: Tensor,
+               known: Tensor, z: Tensor, gradients: Tensor, present: Tensor, pos_weight: Tensor | None) -> Tensor:
+    """Z[p, j] = 1 − L_j(θ − Δ_p) / L_j(θ) for each present task p (rows) and every task j, where Δ_p is the
+    step the optimiser would take on task p's gradient alone: lr · g_p / (√v̂ + ε), with AdamW's current
+    second-moment estimate v̂ (parameters without optimiser state yet do not move)."""
+    names, params = zip(*[(n, p) for n, p in network.trunk.named_parameters() if p.requires_grad], strict=True)
+    scales = []
+    for p in params:
+        state = optimizer.state.get(p, {})
+        group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
+        if "exp_avg_sq" not in state:
+            scales.append(torch.zeros_like(p))
+            continue
+        beta2 = group["betas"][1]
+        correction = 1 - beta2 ** float(state["step"])
+        scales.append(group["lr"] / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"]))
+    buffers = dict(network.trunk.named_buffers())
+    trunk_input = _trunk_input(network, x)
+
+    def losses_with(values: tuple[Tensor, ...]) -> Tensor:
+        state = {**dict(zip(names, values, strict=True)), **{k: b.clone() for k, b in buffers.items()}}
+        logits = network.task_logits(functional_call(network.trunk, state, (trunk_input,)))
+        return per_task_losses(logits, targets, known, normalization="known", pos_weight=pos_weight)[0]
+
+    out = torch.full((len(present), known.shape[1]), float("nan"), device=x.device)
+    with _dropout_off(network):
+        with torch.no_grad():
+            before = losses_with(tuple(p.detach() for p in params))
+        valid = (known.sum(0) > 0) & (before > 0)
+        for row in range(len(present)):
+            grads = torch.autograd.grad(z, params, grad_outputs=gradients[row].view_as(z), retain_graph=True,
+                                        allow_unused=True)
+            with torch.no_grad():
+                moved = tuple(p.detach() if g is None else p.detach() - scale * g
+                              for p, g, scale in zip(params, grads, scales, strict=True))
+                after = losses_with(moved)
+            out[row] = torch.where(valid, 1 - after / before.clamp(min=1e-12), torch.nan)
+    return out
+
+
+def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: int, seconds: float | None,
+              image_size: int | None, tag: bool, seed: int = 0,
+              log: Callable[[str], None] | None = None) -> ProbeResult:
+    """Train the shared network for up to `steps` steps (or `seconds`), measuring task relatedness as it goes."""
+    start = time.perf_counter()
+    device = probe_device(config)
+    n_tasks = train.n_tasks
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_probe_network(config, n_tasks, train).to(device)
+    network.train()
+    task_weights, pos_weight = positive_weights(config, train)
+    task_weights = task_weights.to(device)
+    pos_weight = pos_weight.to(device) if pos_weight is not None else None
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    batch_size = max(min(config.train.batch_size, PROBE_MAX_BATCH, len(data)), 2)
+    generator = torch.Generator().manual_seed(seed)
+    batches = _batches(len(data), batch_size, generator)
+    # [early, late] sums of per-batch cosines and their counts
+    cos_sum, cos_count = np.zeros((2, n_tasks, n_tasks)), np.zeros((2, n_tasks, n_tasks), dtype=int)
+    tag_sum = np.zeros((n_tasks, n_tasks)) if tag else None
+    tag_count = np.zeros((n_tasks, n_tasks), dtype=int) if tag else None
+    tag_every = max(4, math.ceil(TAG_TIME_SHARE * n_tasks / 1.5))  # a lookahead costs ≈ (2T + 1) / 3 steps
+    planned, done, stopped = steps, 0, False
+    warmup = int(PROBE_WARMUP_FRACTION * steps) if steps >= 8 else 0
+    timing_from, train_seconds = time.perf_counter(), 0.0
+    for step in range(steps):
+        if seconds is not None and time.perf_counter() - start > seconds:
+            stopped = True
+            break
+        if step == 5 and seconds is not None:  # re-plan once the time per step is known
+            per_step = (time.perf_counter() - timing_from) / 5
+            budget = seconds - (time.perf_counter() - start)
+            affordable = step + int(budget / per_step / (1.35 if tag else 1.0))
+            planned = max(min(steps, affordable), step + 1)
+            warmup = int(PROBE_WARMUP_FRACTION * planned) if planned >= 8 else 0
+        step_start = time.perf_counter()
+        x, targets, known = data.batch(next(batches), device)
+        z = network.representation(x)
+        shared = z.detach().requires_grad_(True)
+        losses, counts = per_task_losses(network.task_logits(shared), targets, known,
+                                         normalization=config.loss.normalization, pos_weight=pos_weight)
+        present = (counts > 0).nonzero().flatten()
+        if len(present) == 0:
+            continue
+        selected = losses[present]
+        eye = torch.eye(len(present), device=device, dtype=selected.dtype)
+        (gradients,) = torch.autograd.grad(selected, shared, grad_outputs=eye, is_grads_batched=True,
+                                           retain_graph=True)
+        late = step >= warmup
+        _accumulate_cosine(gradients.detach(), known[:, present], present.cpu().numpy(),
+                           cos_sum[int(late)], cos_count[int(late)])
+        lookahead_seconds = (2 * len(present) + 1) / 3 * train_seconds / max(done, 1)  # ≈ (2P + 1) / 3 steps
+        in_time = seconds is None or time.perf_counter() - start + lookahead_seconds < seconds
+        if tag_sum is not None and late and (step - warmup) % tag_every == 0 and in_time:
+            train_seconds -= time.perf_counter()  # the lookahead's time does not count as a training step
+            affinity = _lookahead(network, optimizer, x, targets, known, z, gradients.detach(), present,
+                                  pos_weight).cpu().numpy()
+            rows = present.cpu().numpy()
+            measured = np.isfinite(affinity)
+            tag_sum[rows] += np.where(measured, affinity, 0.0)
+            tag_count[rows] += measured
+            train_seconds += time.perf_counter()
+        direction = (gradients.detach() * task_weights[present].view(-1, *[1] * z.dim())).sum(0)
+        objective = (losses * task_weights).sum() + (z * direction).sum()
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        done += 1
+        train_seconds += time.perf_counter() - step_start
+        if log and done % 50 == 0:
+            log(f"probe step {done}/{planned}")
+    use_late = cos_count[1] > 0
+    total_sum = np.where(use_late, cos_sum[1], cos_sum[0] + cos_sum[1])
+    total_count = np.where(use_late, cos_count[1], cos_count[0] + cos_count[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = np.where(total_count > 0, total_sum / np.maximum(total_count, 1), np.nan)
+        tag_mean = None if tag_sum is None else np.where(tag_count > 0, tag_sum / np.maximum(tag_count, 1), np.nan)
+    np.fill_diagonal(cosine, np.where(np.diag(total_count) > 0, 1.0, np.nan))
+    return ProbeResult(
+        cosine=np.clip(cosine, -1, 1), cosine_batches=total_count, tag=tag_mean, tag_batches=tag_count,
+        steps=done, epochs=done * batch_size / max(len(data), 1), seconds=time.perf_counter() - start,
+        rows=len(data), batch_size=batch_size, image_size=image_size if data.images else None,
+        warmup_steps=min(warmup, done), stopped_by_time=stopped, device=str(device),
+        step_seconds=train_seconds / max(done, 1), network=network)
+
+
+def _accumulate_cosine(gradients: Tensor, known: Tensor, tasks: np.ndarray, sums: np.ndarray,
+                       counts: np.ndarray) -> None:
+    """Add this batch's cosines on co-labelled rows (P present tasks) into sums/counts at [tasks, tasks]."""
+    p, n = gradients.shape[0], gradients.shape[1]
+    g = gradients.reshape(p, n, -1).double()
+    k = known.T.double()  # (P, N)
+    dots = g.reshape(p, -1) @ g.reshape(p, -1).T  # only co-labelled rows contribute: g is 0 where unknown
+    squares = (g * g).sum(-1)  # (P, N)
+    own = squares @ k.T  # own[a, b]: ‖g_a‖² on the rows where b is known (and a, since g_a is 0 elsewhere)
+    denominator = torch.sqrt(own * own.T)
+    valid = ((k @ k.T) > 0) & (denominator > 0)
+    cosine = torch.where(valid, dots / torch.where(valid, denominator, torch.ones_like(denominator)), 0.0)
+    index = np.ix_(tasks, tasks)
+    sums[index] += cosine.cpu().numpy()
+    counts[index] += valid.cpu().numpy()
+
+
+# ------------------------------------------------------------------------------------------------ capacity
+
+
+def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe: ProbeResult, *,
+                   seconds: float | None, max_tasks: int = CAPACITY_MAX_TASKS, seed: int = 0,
+                   log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Each checked task's own network, trained for the probe's number of epochs over its known probe rows.
+
+    Tasks are taken in order of most probe labels, at most `max_tasks` of them; a task whose training would
+    not fit in the time left (estimated from the probe's time per step) is skipped, so fewer tasks are checked
+    properly rather than many poorly. Fit is measured on at most CAPACITY_EVAL_ROWS probe rows.
+    Returns per task: baseline, shared and own training loss, the share of the baseline removed, AP, steps.
+    """
+    start = time.perf_counter()
+    device = probe_device(config)
+    if probe.network is None:
+        raise ValueError("the capacity check needs the probe's trained network")
+    _, pos_weight = positive_weights(config, train)
+    evaluation_rows = choose_probe_rows(data.known.numpy(), CAPACITY_EVAL_ROWS, seed)
+    evaluation = ProbeData(data.x[evaluation_rows], data.targets[evaluation_rows], data.known[evaluation_rows],
+                           data.images, evaluation_rows)
+    shared_loss, shared_ap = evaluate_fit(probe.network, evaluation, device)
+    n_known = data.known.sum(0).numpy()
+    order = sorted(range(train.n_tasks), key=lambda j: (-n_known[j], j))[:max_tasks]
+    results = []
+    for j in order:
+        rows = np.flatnonzero(data.known[:, j].numpy())
+        evaluation_known = evaluation.known[:, j]
+        y = evaluation.targets[evaluation_known, j]
+        baseline = _entropy(float(y.mean())) if len(y) else float("nan")
+        row: dict[str, Any] = {"task": train.tasks[j], "labels": int(n_known[j]), "evaluated_on": int(len(y)),
+                               "baseline_loss": baseline, "shared_loss": float(shared_loss[j]),
+                               "shared_ap": float(shared_ap[j]),
+                               "shared_explained": _explained(float(shared_loss[j]), baseline),
+                               "own_loss": float("nan"), "own_ap": float("nan"), "own_explained": float("nan"),
+                               "own_steps": 0, "planned_steps": 0}
+        results.append(row)
+        positives = float(data.targets[rows, j].sum()) if len(rows) else 0.0
+        if len(rows) < 2 or positives in (0.0, float(len(rows))) or not 0 < float(y.sum()) < len(y):
+            row["skipped"] = "too few known labels or only one class in the probe rows"
+            continue
+        single = ProbeData(data.x[rows], data.targets[rows][:, j:j + 1], data.known[rows][:, j:j + 1],
+                           data.images, rows)
+        batch_size = max(min(probe.batch_size, len(single)), 2)
+        planned = max(1, math.ceil(probe.epochs * len(single) / batch_size))
+        row["planned_steps"] = planned
+        left = None if seconds is None else seconds - (time.perf_counter() - start)
+        needed = planned * probe.step_seconds * batch_size / probe.batch_size
+        if left is not None and needed > left:
+            row["skipped"] = f"not enough time: needs about {needed:.0f} s, {max(left, 0):.0f} s left"
+            continue
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1 + j)
+            network = build_probe_network(config, 1, train).to(device)
+        network.train()
+        optimizer = torch.optim.AdamW(network.parameters(), lr=config.train.lr,
+                                      weight_decay=config.train.weight_decay)
+        weight = None if pos_weight is None else pos_weight[j:j + 1].to(device)
+        batches = _batches(len(single), batch_size, torch.Generator().manual_seed(seed + 1 + j))
+        done = 0
+        for _ in range(planned):
+            if seconds is not None and time.perf_counter() - start > seconds:
+                break
+            x, targets, known = single.batch(next(batches), device)
+            loss = per_task_losses(network(x), targets, known, normalization=config.loss.normalization,
+                                   pos_weight=weight)[0].sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            done += 1
+        own_loss, own_ap = evaluate_fit(network, evaluation, device, columns=[j])
+        row.update(own_loss=float(own_loss[0]), own_ap=float(own_ap[0]), own_steps=done,
+                   own_explained=_explained(float(own_loss[0]), baseline))
+        if row["own_explained"] < CAPACITY_MIN_EXPLAINED:
+            row["inconclusive"] = "its own network has not learnt it yet (too short a training)"
+        if log:
+            log(f"capacity check: {train.tasks[j]} ({done} steps)")
+    return results
+
+
+def _entropy(p: float) -> float:
+    """The logistic loss of always predicting the base rate p (nats)."""
+    if p <= 0 or p >= 1:
+        return 0.0
+    return float(-(p * math.log(p) + (1 - p) * math.log(1 - p)))
+
+
+def _explained(loss: float, baseline: float) -> float:
+    """The fraction of the baseline loss a network removes: 1 − loss / baseline (NaN without a baseline)."""
+    return 1 - loss / baseline if baseline > 0 and math.isfinite(loss) else float("nan")

@@ -1,0 +1,253 @@
+"""The advisor: label statistics against hand computation and numpy, relatedness on constructed tasks, the
+decision rules, and the written output."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multitask.advise import (
+    CALL_GROUPS,
+    CALL_SEPARATE,
+    CALL_SHARED,
+    CALL_TRANSFER,
+    advise,
+    label_correlation,
+    suggest_groups,
+    task_counts,
+)
+from multitask.advise.probe import choose_probe_rows
+from multitask.advise.rules import capacity_flag, decide
+from multitask.config import build_config
+from multitask.labels import label_table_from_arrays
+
+PROBE = {"probe_steps": 120, "probe_seconds": 30.0, "threads": 1}
+
+
+def mlp_config(tmp_path: Path, **train: object):
+    return build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [32]}},
+                         "train": {"progress": False, **train}, "root": str(tmp_path)})
+
+
+def features(n: int = 600, d: int = 12, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+# ------------------------------------------------------------------------------------------- label statistics
+
+
+def test_task_counts_and_ratios_by_hand() -> None:
+    nan = np.nan
+    y = np.array([[1, 0, nan], [0, nan, nan], [1, 1, 1], [nan, 1, 0], [1, 1, 1], [0, 0, 0]])
+    split = ["train", "train", "train", "train", "val", "test"]
+    table = label_table_from_arrays(np.zeros((6, 2)), y, split=split, tasks=["a", "b", "c"])
+    counts = {c["task"]: c for c in task_counts(table)}
+    # training rows 0-3: a known 3 (2 positive), b known 3 (2 positive), c known 2 (1 positive)
+    assert [counts[t]["known"] for t in "abc"] == [3, 3, 2]
+    assert [counts[t]["positives"] for t in "abc"] == [2, 2, 1]
+    assert counts["c"]["unknown_fraction"] == pytest.approx(0.5)
+    assert [counts[t]["others_known"] for t in "abc"] == [5, 5, 6]
+    assert counts["a"]["ratio"] == pytest.approx(5 / 3)
+    assert counts["c"]["ratio"] == pytest.approx(3.0)
+    # rows where the task is unknown but another is known: a -> row 3; b -> row 1; c -> rows 0, 1
+    assert [counts[t]["extra_rows"] for t in "abc"] == [1, 1, 2]
+    assert "little_help" in counts["a"]["flags"] and "little_help" not in counts["c"]["flags"]
+
+
+def test_largest_and_untrainable_flags() -> None:
+    y = np.full((40, 3), np.nan)
+    y[:, 0] = np.arange(40) % 2
+    y[:10, 1] = np.arange(10) % 2
+    y[:5, 2] = 1
+    counts = {c["task"]: c for c in task_counts(label_table_from_arrays(np.zeros((40, 1)), y))}
+    assert "largest" in counts["task_0"]["flags"]
+    assert counts["task_2"]["flags"] == ["one_class"]  # 5 labels, all positive; the others have 10x as many
+    assert counts["task_0"]["ratio"] == pytest.approx(15 / 40) and "little_help" in counts["task_0"]["flags"]
+
+
+def test_label_correlation_matches_numpy_on_co_labelled_rows() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    base = rng.random(n) < 0.4
+    y = np.stack([base, base ^ (rng.random(n) < 0.2), rng.random(n) < 0.5, ~base], axis=1).astype(float)
+    y[rng.random(y.shape) < 0.35] = np.nan
+    y[25:, 3] = np.nan  # task 3: 25 rows at most -> about 10 co-labelled with the others, NaN for some pairs
+    known = ~np.isnan(y)
+    phi, co, both = label_correlation(np.nan_to_num(y), known)
+    for i in range(4):
+        for j in range(4):
+            rows = known[:, i] & known[:, j]
+            assert co[i, j] == rows.sum()
+            assert both[i, j] == ((y[rows, i] == 1) & (y[rows, j] == 1)).sum()
+            a, b = y[rows, i], y[rows, j]
+            if rows.sum() < 10 or a.std() == 0 or b.std() == 0:
+                assert math.isnan(phi[i, j])
+            else:
+                assert phi[i, j] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-9)
+    assert phi[0, 1] > 0.4 and phi[0, 3] == pytest.approx(-1.0)
+
+
+def test_probe_rows_keep_every_task() -> None:
+    known = np.zeros((5000, 3), dtype=bool)
+    known[:, 0] = True
+    known[::500, 1] = True  # 10 rows
+    known[7, 2] = True
+    rows = choose_probe_rows(known, 300, seed=0)
+    assert len(rows) == 300 and len(np.unique(rows)) == 300
+    assert known[rows, 1].sum() == 10 and known[rows, 2].sum() == 1
+
+
+# ------------------------------------------------------------------------------------------- rules (no training)
+
+
+def test_groups_cluster_and_attach() -> None:
+    r = np.array([[1, .9, .05, 0], [.9, 1, 0, .1], [.05, 0, 1, 0], [0, .1, 0, 1]])
+    assert suggest_groups(r) == [[0, 1], [2], [3]]
+    r[2, 0] = r[0, 2] = 0.35  # related to one member only: joins that group
+    assert suggest_groups(r) == [[0, 1, 2], [3]]
+    assert suggest_groups(np.full((3, 3), np.nan)) == [[0], [1], [2]]
+
+
+def test_decide_rules_by_hand() -> None:
+    tasks = ["a", "b", "c"]
+    related = np.array([[1, .8, .7], [.8, 1, .75], [.7, .75, 1]])
+    unrelated = np.eye(3)
+    call, _, per_task = decide(tasks, [1000, 1000, 1000], related, [[0, 1, 2]], {}, "test")
+    assert call == CALL_SHARED and {a.call for a in per_task} == {CALL_SHARED}
+    call, _, per_task = decide(tasks, [1000, 1000, 1000], unrelated, [[0], [1], [2]], {}, "test")
+    assert call == CALL_SEPARATE and {a.call for a in per_task} == {CALL_SEPARATE}
+    # c is flagged by the capacity check: it gets its own network, a and b still share
+    flagged = {2: {"flagged": True, "shared_loss": .5, "own_loss": .2, "shared_explained": .2,
+                   "own_explained": .7, "baseline_loss": .69}}
+    call, reasons, per_task = decide(tasks, [1000, 1000, 1000], related, [[0, 1, 2]], flagged, "test")
+    assert call == CALL_GROUPS and [a.call for a in per_task] == [CALL_GROUPS, CALL_GROUPS, CALL_SEPARATE]
+    assert "0.500 vs 0.200" in per_task[2].reasons[0] and any("too small" in r for r in reasons)
+    # tiny b, related to a only: transfer from a; a is then the source and trains alone
+    call, _, per_task = decide(["a", "b"], [2000, 40], np.array([[1, .8], [.8, 1]]), [[0, 1]], {}, "test")
+    assert call == CALL_TRANSFER and per_task[1].source == "a" and per_task[0].call == CALL_SEPARATE
+
+
+def test_capacity_flag() -> None:
+    assert capacity_flag(0.3, 0.8) and not capacity_flag(0.7, 0.8)
+    assert not capacity_flag(float("nan"), 0.8)
+
+
+# ------------------------------------------------------------------------------------------- probe and calls
+
+
+def test_related_and_negated_tasks_group_together(tmp_path: Path) -> None:
+    """a and not_a are the same function of x (one negated): related; c uses disjoint features: not."""
+    x = features(seed=0)
+    a = (x[:, 0] + x[:, 1] > 0).astype(float)
+    y = np.stack([a, 1 - a, (x[:, 6] - x[:, 7] > 0).astype(float)], axis=1)
+    y[np.random.default_rng(0).random(y.shape) < 0.3] = np.nan
+    table = label_table_from_arrays(x, y, tasks=["a", "not_a", "c"])
+    advice = advise(mlp_config(tmp_path), table, capacity_check=False, **PROBE)
+    r = advice.gradient_cosine
+    assert r[0, 1] > 0.6, r
+    assert abs(r[0, 2]) < 0.2 and abs(r[1, 2]) < 0.2, r
+    assert r[0, 1] > max(r[0, 2], r[1, 2]) + 0.5
+    assert advice.tag_affinity is not None and advice.tag_affinity[0, 1] > advice.tag_affinity[0, 2]
+    assert sorted(map(sorted, advice.groups)) == [["a", "not_a"], ["c"]]
+    assert advice.groups_option() == "a,not_a" and "--approaches shared,separate,groups" in advice.compare_command()
+    assert advice.call("a") == advice.call("not_a") == CALL_GROUPS
+    assert advice.call("c") == CALL_SEPARATE
+    assert advice.correlation[0, 1] < -0.9  # labels anti-correlated, features shared
+
+
+def test_unrelated_tasks_with_plenty_of_data_get_separate_networks(tmp_path: Path) -> None:
+    x = features()
+    y = np.stack([x[:, 0] + x[:, 1] > 0, x[:, 4] - x[:, 5] > 0, x[:, 8] + x[:, 9] > 0], axis=1).astype(float)
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), capacity_seconds=20.0, **PROBE)
+    assert advice.recommendation == CALL_SEPARATE
+    assert all(a.call == CALL_SEPARATE for a in advice.task_advice)
+    assert np.nanmax(np.abs(advice.relatedness - np.eye(3))) < RELATED
+    # the capacity check ran for every task, with both networks trained the same number of epochs
+    assert [c["task"] for c in advice.capacity] == list(advice.tasks)
+    for c in advice.capacity:
+        assert c["own_steps"] == c["planned_steps"] > 0 and not c.get("skipped")
+        assert math.isfinite(c["own_loss"]) and math.isfinite(c["shared_loss"])
+        assert c["baseline_loss"] == pytest.approx(-np.log(0.5), abs=0.02)
+
+
+RELATED = 0.3
+
+
+def test_related_tasks_and_a_small_one_get_one_shared_network(tmp_path: Path) -> None:
+    x = features()
+    f = x[:, 0] + x[:, 1]
+    y = np.stack([f > 0, f + 0.5 * x[:, 2] > 0, f - 0.5 * x[:, 3] > 0, f + 0.3 * x[:, 2] > 0], axis=1).astype(float)
+    y[30:, 3] = np.nan  # b: 30 labels, the others 600 each
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y, tasks=["a1", "a2", "a3", "b"]),
+                    capacity_check=False, **PROBE)
+    assert advice.recommendation == CALL_SHARED, advice.reasons
+    assert advice.groups == [["a1", "a2", "a3", "b"]]
+    assert advice.call("b") == CALL_SHARED  # several related tasks help b, not one: it shares (rule e)
+    assert {c["task"]: c["ratio"] for c in advice.counts}["b"] == pytest.approx(60.0)
+
+
+def test_tiny_task_related_to_one_large_task_gets_transfer(tmp_path: Path) -> None:
+    x = features()
+    f = x[:, 0] + x[:, 1]
+    y = np.stack([f > 0, f + 0.1 * x[:, 2] > 0], axis=1).astype(float)
+    y[40:, 1] = np.nan  # B: 40 labels, A: 600
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y, tasks=["A", "B"]), capacity_check=False,
+                    **PROBE)
+    assert advice.relatedness[0, 1] >= 0.5
+    b = advice.task_advice[1]
+    assert b.call == CALL_TRANSFER and b.source == "A"
+    assert advice.recommendation == CALL_TRANSFER
+    assert advice.call("A") == CALL_SEPARATE  # the source trains on its own, then B starts from it
+
+
+def test_without_probe_relatedness_is_label_correlation(tmp_path: Path) -> None:
+    x = features(n=300)
+    a = (x[:, 0] > 0).astype(float)
+    y = np.stack([a, a, (x[:, 5] > 0).astype(float)], axis=1)
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), probe_steps=0)
+    assert advice.probe == {} and advice.capacity == [] and advice.gradient_cosine is None
+    assert advice.relatedness_source.startswith("label correlation")
+    np.testing.assert_allclose(advice.relatedness[0, 1], 1.0)
+    assert sorted(map(sorted, advice.groups)) == [["task_0", "task_1"], ["task_2"]]
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def test_write_json_markdown_plots_and_tables(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    x = features(n=240)
+    y = np.stack([x[:, 0] > 0, x[:, 0] + 0.2 * x[:, 1] > 0, x[:, 6] > 0], axis=1).astype(float)
+    y[np.random.default_rng(2).random(y.shape) < 0.3] = np.nan
+    y[:, 2][50:] = np.nan
+    split = np.where(np.arange(240) < 200, "train", "val")
+    table = label_table_from_arrays(x, y, split=split, tasks=["left", "left_too", "other"])
+    out = tmp_path / "advice"
+    advice = advise(mlp_config(tmp_path), table, probe_steps=40, capacity_seconds=10.0, threads=1, out_dir=out)
+    for name in ("advice.json", "report.md", "plots/relatedness.png", "plots/cooccurrence.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    data = json.loads((out / "advice.json").read_text())
+    assert data["recommendation"] == advice.recommendation and data["tasks"] == ["left", "left_too", "other"]
+    json.dumps(advice.to_dict(), allow_nan=False)  # NaN already converted to None
+    assert data["n_train"] == 200 and len(data["relatedness"]) == 3
+    report = (out / "report.md").read_text()
+    assert advice.recommendation in report and "plots/relatedness.png" in report
+    console = Console(record=True, width=200)
+    for t in advice.rich_tables():
+        console.print(t)
+    assert "left_too" in console.export_text()
+
+
+def test_image_table_probe(tiny_scenes: Path, tmp_path: Path) -> None:
+    config = build_config({"data": {"path": str(tiny_scenes), "image_size": 32},
+                           "model": {"trunk_options": {"width": 8, "depth": 2}},
+                           "train": {"progress": False}, "root": str(tmp_path)})
+    advice = advise(config, probe_steps=12, capacity_tasks=1, capacity_seconds=10.0, threads=1)
+    assert advice.probe["steps"] == 12 and advice.probe["image_size"] == 32
+    assert advice.relatedness.shape == (len(advice.tasks),) * 2
+    assert advice.recommendation in {CALL_SHARED, CALL_GROUPS, CALL_SEPARATE, CALL_TRANSFER}
