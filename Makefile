@@ -28,5 +28,14 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Every benchmark (hours on a 2-core CPU); each writes its section of docs/benchmarks.md.
+bench: setup
+	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/mulan.py
+	$(PY) benchmarks/roadsign.py
+	$(PY) benchmarks/hidden_labels.py
+	$(PY) benchmarks/methods.py
+	$(PY) benchmarks/advise_speed.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -30,7 +30,9 @@ def machine() -> str:
                     break
         except OSError:
             pass
-    return f"{device}, {os.cpu_count()} cores, torch {torch.__version__}, {date.today().isoformat()}"
+    threads = torch.get_num_threads()
+    return (f"{device}, {os.cpu_count()} cores ({threads} torch thread{'s' if threads > 1 else ''}), "
+            f"torch {torch.__version__}, {date.today().isoformat()}")
 
 
 def git_revision() -> str:

@@ -23,8 +23,8 @@ APPROACHES = ("shared", "separate", "shared_pretrained", "separate_pretrained")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--image-size", type=int, default=160)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-roadsign")
     args = parser.parse_args()
     if not DATA.exists() or not WEIGHTS.exists():

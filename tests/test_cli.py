@@ -100,3 +100,22 @@ def test_transfer_command(tmp_path: Path, tiny_features: Path) -> None:
     config = (tmp_path / "runs" / "dst" / "config.yaml").read_text()
     assert "init_from: " + str(tmp_path / "runs" / "src") in config and "freeze_trunk: true" in config
     assert json.loads((tmp_path / "runs" / "dst" / "tasks.json").read_text())["tasks"] == ["c"]
+
+
+@pytest.mark.slow
+def test_every_weighting_method_trains_through_the_cli(tmp_path: Path, tiny_features: Path) -> None:
+    """In-process (no interpreter start per method): each method, 1 epoch, 30 % unknown labels."""
+    from typer.testing import CliRunner
+
+    from multitask.cli import app
+    from multitask.weighting import WEIGHTINGS
+
+    runner = CliRunner()
+    for method in WEIGHTINGS.names():
+        result = runner.invoke(app, ["train", "--data", str(tiny_features), "--tasks", "a,b,c", "--trunk", "mlp",
+                                     "--epochs", "1", "--name", method, "--root", str(tmp_path), "--weighting", method,
+                                     "--model.trunk_options", "{hidden: [8]}", "--loss.normalization", "known"])
+        assert result.exit_code == 0, (method, result.output, result.exception)
+        metrics = json.loads((tmp_path / method / "metrics.json").read_text())
+        assert metrics["test"]["macro"]["average_precision"] is not None, method
+        assert f"weighting: {method}" in (tmp_path / method / "config.yaml").read_text()

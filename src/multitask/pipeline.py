@@ -18,6 +18,7 @@ import torch
 
 from multitask.config import DataConfig, RunConfig
 from multitask.data.datamodule import feature_statistics, make_dataset
+from multitask.distributed import announce_run_dir, is_global_zero
 from multitask.inference import predict_proba, time_inference
 from multitask.labels import LabelTable, check_trainable, read_data
 from multitask.metrics import choose_thresholds, macro_average, task_metrics
@@ -77,9 +78,12 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
     check_trainable(table)
     stem = Path(config.data.path).stem if config.data.path else "run"
     run_dir = run_dir or new_run_dir(config, default_stem=stem)
+    announce_run_dir(run_dir)
+    writer = is_global_zero()
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config.to_yaml())
-    if table.skipped:
+    if writer:
+        (run_dir / "config.yaml").write_text(config.to_yaml())
+    if table.skipped and writer:
         (run_dir / "skipped_inputs.txt").write_text("\n".join(table.skipped) + "\n")
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     mean, std = feature_statistics(table)
@@ -87,6 +91,9 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
     if config.model.init_from is not None:
         load_shared_weights(network, config.model.init_from)
     result = fit(config, table, network, run_dir, label=label, quiet=quiet)
+    if not result.global_zero:  # another process of a distributed run: rank 0 evaluates and writes
+        return Run(run_dir, config, table.tasks, np.full(table.n_tasks, 0.5), result.network, table.kind,
+                   table.feature_names)
     evaluation, thresholds, probs = evaluate_splits(result.network, table, config.data)
     for split, split_probs in probs.items():
         save_predictions(run_dir / f"predictions_{split}.npz", table.part(split), split_probs)

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from multitask.config import RunConfig, load_config
+from multitask.distributed import is_global_zero, shared_run_dir
 from multitask.models.network import MultiTaskNetwork, build_network
 
 
@@ -46,9 +47,18 @@ class Run:
 
 
 def new_run_dir(config: RunConfig, default_stem: str = "run") -> Path:
-    """runs/<name>; a fresh timestamped name when none is given, `-2`, `-3`… if it exists."""
+    """runs/<name>; a fresh timestamped name when none is given, `-2`, `-3`… if it exists.
+
+    In a distributed run only rank 0 picks (and writes) the folder; give `name` when the processes are started
+    together by torchrun or SLURM, so that they agree on it.
+    """
+    shared = shared_run_dir()
+    if shared is not None:  # a process launched by rank 0 of a distributed run: rank 0 chose the folder
+        return shared
     name = config.name or f"{default_stem}-{datetime.now():%Y%m%d-%H%M%S}"
     path = Path(config.root) / name
+    if not is_global_zero():  # started beside rank 0 (torchrun, SLURM): it writes nothing, so no new name
+        return path
     candidate, k = path, 2
     while candidate.exists() and any(candidate.iterdir()):
         candidate = path.with_name(f"{name}-{k}")

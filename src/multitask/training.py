@@ -263,6 +263,8 @@ class FitResult:
     best_score: float | None
     checkpoint: Path | None
     history: list[dict[str, float]] = field(default_factory=list)
+    global_zero: bool = True
+    """False in the other processes of a distributed run (only rank 0 evaluates and writes)."""
 
 
 def _loggers(run_dir: Path) -> list:
@@ -372,4 +374,4 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
     module.network.cpu().eval()
     return FitResult(network=module.network, weighting=module.weighting, train_seconds=seconds,
                      epochs=trainer.current_epoch, best_epoch=best_epoch, best_score=best_score,
-                     checkpoint=best_path, history=history)
+                     checkpoint=best_path, history=history, global_zero=trainer.is_global_zero)

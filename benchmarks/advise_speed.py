@@ -1,0 +1,60 @@
+"""How long `multitask advise` takes on a 10,000-image table, probe run and capacity check included.
+
+Generates 10,000 road scenes (96 px, 4 base + 8 attribute tasks, 30 % of the labels unknown) once, then times
+the whole advise call (reading and checking the table included), as the command line runs it.
+
+    python benchmarks/advise_speed.py        # writes docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, markdown_table, write_section  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000)
+    parser.add_argument("--data", type=Path, default=ROOT / "runs" / "bench-advise" / "scenes10k")
+    parser.add_argument("--threads", default="1,2")
+    args = parser.parse_args()
+
+    from multitask.data.roadscenes import generate_road_scenes
+
+    labels = args.data / "labels.csv"
+    if not labels.exists():
+        generate_road_scenes(args.data, n_images=args.images, image_size=96, extra_tasks=8, unknown_fraction=0.3,
+                             seed=0, workers=2)
+    rows = []
+    for threads in args.threads.split(","):
+        out = args.data.parent / f"advice-{threads}threads"
+        command = [str(Path(sys.executable).parent / "multitask"), "advise", "--data", str(labels),
+                   "--image-size", "96", "--out", str(out), "--threads", threads]
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            sys.exit(result.stdout + result.stderr)
+        report = (out / "report.md").read_text()
+        recommendation = next((line for line in report.splitlines() if line.startswith("**Recommendation")), "")
+        rows.append([threads, f"{seconds:.0f}", recommendation.strip("*").removeprefix("Recommendation: ")])
+        print(rows[-1], flush=True)
+    body = "\n\n".join([
+        "## `multitask advise` on 10,000 images",
+        f"{args.images:,} generated road scenes at 96 px, 12 tasks, 30 % of the labels unknown; wall time of the "
+        "whole command (process start, reading and checking the table, label statistics, the probe run with its "
+        "time limit, the capacity check, the report). Target (issue 5): under 2 minutes.",
+        markdown_table(["torch threads", "wall time (s)", "recommendation"], rows)])
+    print(body)
+    write_section("advise", body, "python benchmarks/advise_speed.py")
+
+
+if __name__ == "__main__":
+    main()
