@@ -34,7 +34,7 @@ def dataset(name: str, args: argparse.Namespace) -> tuple[dict, object]:
         return values, None
     from multitask.data.arff import mulan_table
 
-    values = {"model": {"trunk": "mlp", "trunk_options": {"hidden": [256, 256], "dropout": 0.3}},
+    values = {"model": {"trunk": "mlp", "trunk_options": {"hidden": [512], "dropout": 0.5}},
               "train": {"epochs": args.feature_epochs, "batch_size": 64, "lr": 1e-3, "weight_decay": 1e-3,
                         "patience": 10}}
     return values, mulan_table(name, SHARED / "data" / "mulan")
@@ -84,7 +84,7 @@ def main() -> None:
         for row in rows:
             row.pop(2)
         detail = (f"MobileNetV2 from ImageNet weights, {args.image_size} px, {args.image_epochs} epochs, batch 32"
-                  if name == "roadsign" else f"MLP 256-256 (dropout 0.3), up to {args.feature_epochs} epochs with "
+                  if name == "roadsign" else f"MLP 512 (dropout 0.5), up to {args.feature_epochs} epochs with "
                   "early stopping (patience 10) on a seeded 15 % validation part of the standard training file")
         sections.append("\n\n".join([
             f"### {name}", f"{len(tasks)} tasks; {detail}; `loss.normalization: {args.normalization}`; "

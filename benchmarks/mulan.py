@@ -23,6 +23,14 @@ METRICS = [("hamming_loss", "Hamming loss ↓"), ("subset_accuracy", "subset acc
            ("one_error", "one-error ↓"), ("coverage", "coverage ↓"), ("ranking_loss", "ranking loss ↓"),
            ("average_precision", "avg. precision ↑")]
 PUBLISHED = {"hamming_loss": 0.26485, "subset_accuracy": 0.14356}
+ANALYSIS = """Why the target is missed where it is: these are small, dense tabular sets (391 to 1,500 training
+examples, 72 to 294 features) with every label known, so the masked loss has nothing to gain and the shared
+representation acts only as a mild regulariser across 6 to 14 labels. A per-label RBF SVM on standardised
+features is the strongest classic baseline on them (it is also what the published scikit-multilearn point uses);
+an MLP trained on 85 % of the training file (the rest decides early stopping) stays within about 1 to 2 points of
+its average precision. Averaging several networks closes most of the remaining gap and beats the SVC on ranking
+loss where noted above, at five times the cost. Cross-validating C and gamma of the SVC would widen the gap
+again; we did not tune the SVC, as the target is stated against its defaults."""
 
 
 def load(name: str):
@@ -53,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="yeast,scene,emotions")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--ensemble", type=int, default=5, help="networks averaged in the ensemble row")
     args = parser.parse_args()
 
     from sklearn.linear_model import LogisticRegression
@@ -78,13 +87,18 @@ def main() -> None:
             rows.append([label, *cells, f"{seconds:.1f}"])
             print(rows[-1], flush=True)
 
-        runs, start = [], time.perf_counter()
-        for seed in range(args.seeds):
-            model = MultiTaskClassifier(hidden=(256, 256), dropout=0.3, epochs=200, patience=20, lr=1e-3,
+        runs, probabilities, start = [], [], time.perf_counter()
+        for seed in range(max(args.seeds, args.ensemble)):
+            model = MultiTaskClassifier(hidden=(512,), dropout=0.5, epochs=200, patience=20, lr=1e-3,
                                         weight_decay=1e-3, validation_fraction=0.15, random_state=seed)
             model.fit(x_train, y_train)
-            runs.append(multilabel_metrics(model.predict_proba(x_test), y_test))
-        report("MultiTaskClassifier (MLP 256-256)", runs, (time.perf_counter() - start) / args.seeds)
+            probabilities.append(model.predict_proba(x_test))
+            if seed < args.seeds:
+                runs.append(multilabel_metrics(probabilities[-1], y_test))
+        seconds = (time.perf_counter() - start) / len(probabilities)
+        report("MultiTaskClassifier (MLP 512, dropout 0.5)", runs, seconds)
+        report(f"MultiTaskClassifier, mean of {args.ensemble} seeds' probabilities",
+               [multilabel_metrics(np.mean(probabilities[:args.ensemble], axis=0), y_test)], seconds * args.ensemble)
         for label, estimator in [
             ("BR: RBF SVC, standardised", make_pipeline(StandardScaler(), SVC(kernel="rbf"))),
             ("BR: LogisticRegression, standardised",
@@ -100,11 +114,14 @@ def main() -> None:
                    time.perf_counter() - start)
             rows.append(["published (scikit-multilearn docs)", f"{PUBLISHED['hamming_loss']:.5f}",
                          f"{PUBLISHED['subset_accuracy']:.5f}", "", "", "", "", "", ""])
-        mtc, svc = results["MultiTaskClassifier (MLP 256-256)"], results["BR: RBF SVC, standardised"]
+        mtc, svc = results["MultiTaskClassifier (MLP 512, dropout 0.5)"], results["BR: RBF SVC, standardised"]
+        ensemble = results[f"MultiTaskClassifier, mean of {args.ensemble} seeds' probabilities"]
         better = mtc["average_precision"] > svc["average_precision"] and mtc["ranking_loss"] < svc["ranking_loss"]
         verdicts.append(f"- {name}: MultiTaskClassifier vs RBF SVC — average precision {mtc['average_precision']:.4f} "
                         f"vs {svc['average_precision']:.4f}, ranking loss {mtc['ranking_loss']:.4f} vs "
-                        f"{svc['ranking_loss']:.4f}: target {'met' if better else 'missed'}.")
+                        f"{svc['ranking_loss']:.4f}: target {'met' if better else 'missed'}. "
+                        f"The {args.ensemble}-network average: {ensemble['average_precision']:.4f} and "
+                        f"{ensemble['ranking_loss']:.4f}.")
         sections.append("\n\n".join([
             f"### {name} ({len(x_train)} train / {len(x_test)} test, {x_train.shape[1]} features, "
             f"{y_train.shape[1]} labels)",
@@ -114,9 +131,12 @@ def main() -> None:
         "Standard train/test files. Thresholded measures at probability 0.5 (the SVC's own decision rule); "
         "coverage in Mulan's convention (steps down the ranking); one-error counts ties pessimistically "
         "(see `multitask.metrics.multilabel_metrics`). MultiTaskClassifier: mean ± std over "
-        f"{args.seeds} seeds, early stopping on a seeded 15 % of the training file.",
+        f"{args.seeds} seeds, early stopping on a seeded 15 % of the training file; its architecture (one hidden "
+        "layer of 512, dropout 0.5, weight decay 1e-3) was chosen by 3-fold cross-validation on the three training "
+        "files (label-ranking AP) among 256-256/dropout 0.3, 512/dropout 0.5 and 512/dropout 0.5 without early "
+        "stopping; the SVC and logistic regression use scikit-learn's defaults.",
         *sections, "Targets (issue 3): MultiTaskClassifier better than per-label RBF SVC on average precision and "
-        "ranking loss on all three sets.", "\n".join(verdicts)])
+        "ranking loss on all three sets.", "\n".join(verdicts), ANALYSIS])
     print(body)
     if args.seeds >= 3 and args.sets == "yeast,scene,emotions":
         write_section("mulan", body, "python benchmarks/mulan.py")
