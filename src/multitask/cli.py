@@ -338,6 +338,16 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
 
 
 @app.command()
+def export(run: Annotated[Path, typer.Argument(help="Run directory.")],
+           out: Annotated[Path, typer.Option(help="Output .onnx file.")] = Path("model.onnx")) -> None:
+    """Export a run's network to ONNX (input normalisation included; task names and thresholds as metadata)."""
+    from multitask.export import export_onnx
+
+    path = export_onnx(run, out)
+    console.print(f"ONNX model written to [bold]{path}[/bold]: input 'input', output 'logits' (one per task)")
+
+
+@app.command()
 def generate(out: Annotated[Path, typer.Argument(help="Output folder.")],
              n_images: Annotated[int, typer.Option("--images", help="Number of images.")] = 2000,
              image_size: Annotated[int, typer.Option("--image-size")] = 64,
