@@ -33,6 +33,7 @@ bench: setup
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/mulan.py
 	$(PY) benchmarks/roadsign.py
+	$(PY) benchmarks/roadsign_resolution.py
 	$(PY) benchmarks/hidden_labels.py
 	$(PY) benchmarks/methods.py
 	$(PY) benchmarks/advise_speed.py
