@@ -60,6 +60,8 @@ def test_compare_with_seeds_and_groups(tmp_path: Path, tiny_features: Path) -> N
     assert sorted(ids_shared) == sorted(ids_separate)
     difference = result.difference("separate", "a")
     assert difference.low <= difference.mean <= difference.high
+    assert result.difference("separate", "a", base="shared") == difference
+    assert result.difference("shared", "a", base="separate").mean == pytest.approx(-difference.mean)
     rows = result.task_rows()
     assert [r[0] for r in rows] == ["a", "b", "c", "macro mean"] and "±" in rows[0][2]
     loaded = Comparison.load(tmp_path / "cmp")

@@ -123,7 +123,7 @@ class Comparison:
     train_known: dict[str, int] = field(default_factory=dict)
     groups: list[list[str]] = field(default_factory=list)
     n_boot: int = 1000
-    _differences: dict[tuple[str, str], Difference] = field(default_factory=dict, repr=False)
+    _differences: dict[tuple[str, str, str], Difference] = field(default_factory=dict, repr=False)
 
     @property
     def approaches(self) -> list[str]:
@@ -141,22 +141,24 @@ class Comparison:
         values = self.values(approach, task, key)
         return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
-    def difference(self, approach: str, task: str | None) -> Difference:
-        """AP(approach) − AP(first approach) with its bootstrap interval; task None: macro mean."""
-        if (approach, task or "") in self._differences:
-            return self._differences[(approach, task or "")]
-        if task is None:
-            samples = [self._ap_samples(approach, t) for t in self.tasks]
-            stacked = np.nanmean(np.stack([s for s, _ in samples]), axis=0)
-            point = float(np.nanmean([d.mean for _, d in samples]))
-            result = summarize(stacked, point)
-        else:
-            result = self._ap_samples(approach, task)[1]
-        self._differences[(approach, task or "")] = result
-        return result
+    def difference(self, approach: str, task: str | None, base: str | None = None) -> Difference:
+        """AP(approach) − AP(base) with its bootstrap interval (base: the first approach; task None: macro mean).
 
-    def _ap_samples(self, approach: str, task: str) -> tuple[np.ndarray, Difference]:
-        base = self.approaches[0]
+        The macro interval pools the per-task bootstrap resamples (tasks resampled independently).
+        """
+        base = base or self.approaches[0]
+        cache = (approach, task or "", base)
+        if cache not in self._differences:
+            if task is None:
+                samples = [self._ap_samples(approach, t, base) for t in self.tasks]
+                stacked = np.nanmean(np.stack([s for s, _ in samples]), axis=0)
+                point = float(np.nanmean([d.mean for _, d in samples]))
+                self._differences[cache] = summarize(stacked, point)
+            else:
+                self._differences[cache] = self._ap_samples(approach, task, base)[1]
+        return self._differences[cache]
+
+    def _ap_samples(self, approach: str, task: str, base: str) -> tuple[np.ndarray, Difference]:
         ids, y, a_scores, b_scores = None, None, [], []
         for first, second in zip(self.results[base], self.results[approach], strict=True):
             ids_a, y_a, p_a = first.test_scores(task)
@@ -168,7 +170,7 @@ class Comparison:
             a_scores.append(p_a)
             b_scores.append(p_b[[order[k] for k in ids_a]])
         assert ids is not None and y is not None
-        key = zlib.crc32(f"{approach}/{task}".encode())
+        key = zlib.crc32(f"{base}/{approach}/{task}".encode())
         return paired_ap_difference(y, np.array(a_scores), np.array(b_scores), n_boot=self.n_boot, seed=key)
 
     def cell(self, approach: str, task: str | None, key: str) -> str:
