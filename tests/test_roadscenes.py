@@ -228,3 +228,118 @@ def test_worker_processes_give_the_same_files(tmp_path: Path, tiny: Path) -> Non
     for i in range(40):
         name = f"images/scene_{i:05d}.png"
         assert (path.parent / name).read_bytes() == (tiny.parent / name).read_bytes()
+
+
+# ------------------------------------------------------------------------------------------- texture tasks
+
+
+def test_texture_tasks_are_appended_and_default_output_unchanged(tmp_path: Path, tiny: Path) -> None:
+    from multitask.data.roadscenes import texture_task_names
+
+    path = generate_road_scenes(tmp_path, n_images=20, image_size=32, extra_tasks=5, seed=7, texture_tasks=3)
+    header, rows = _read(path)
+    assert header == ["image", *TASKS, *extra_task_names(5), *texture_task_names(3), "split"]
+    assert all(r[t] in {"0", "1"} for r in rows for t in texture_task_names(3))
+    # without texture tasks: byte for byte what the generator always wrote
+    again = generate_road_scenes(tmp_path / "plain", n_images=40, image_size=32, extra_tasks=5, seed=7,
+                                 texture_tasks=0, texture_relatedness=0.7)
+    assert again.read_bytes() == tiny.read_bytes()
+
+
+def _grating_direction(patch: np.ndarray) -> float:
+    """The direction (radians, mod π) of the strongest non-zero spatial frequency of a grey patch."""
+    grey = patch.mean(axis=2) - patch.mean()
+    spectrum = np.abs(np.fft.fft2(grey))
+    spectrum[0, 0] = 0
+    fy, fx = np.unravel_index(np.argmax(spectrum), spectrum.shape)
+    n = grey.shape[0]
+    fy, fx = (fy if fy <= n // 2 else fy - n), (fx if fx <= n // 2 else fx - n)
+    return float(np.arctan2(fy, fx) % np.pi)
+
+
+def test_texture_labels_are_truthful() -> None:
+    """Every counted disc of direction i is drawn where its box says, with stripes along direction i; the labels
+    are the threshold functions of the visible directions, brute force."""
+    from multitask.data.roadscenes import texture_directions, texture_labels, texture_weights
+
+    k = 4
+    directions = texture_directions(k)
+    checked = 0
+    for i in range(40):
+        for r in (0.0, 0.5, 1.0):
+            _, labels = render_scene(_image_rng(9, i), 64, texture_tasks=k, texture_relatedness=r)
+            image, objects = render_scene_objects(_image_rng(9, i), 64, texture_tasks=k)
+            visible = [any(o.kind == f"grating_{d}" and o.visible >= 0.4 for o in objects) for d in range(k)]
+            s = np.where(visible, 1.0, -1.0)
+            expected = (texture_weights(k, r) @ s > 0).astype(int)
+            got = [labels[f"texture_{t}"] for t in range(k)]
+            assert got == expected.tolist() == texture_labels(visible, r).tolist()
+            if r == 0.0:  # r = 0: task t is "a disc of direction t is visible"
+                assert [labels[f"texture_{t}"] for t in range(k)] == [int(v) for v in visible]
+        a = np.asarray(image).astype(float)
+        for o in objects:
+            if o.kind.startswith("grating_") and o.visible > 0.95:
+                x0, y0, x1, y1 = (int(round(v * 64)) for v in o.bbox)
+                side = (x1 - x0) // 2
+                cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+                half = max(3, int(side * 0.6))
+                patch = a[cy - half:cy + half, cx - half:cx + half]
+                if patch.shape[0] != patch.shape[1] or patch.shape[0] < 8:
+                    continue
+                found = _grating_direction(patch)
+                want = directions[int(o.kind.split("_")[1])] % np.pi
+                error = abs((found - want + np.pi / 2) % np.pi - np.pi / 2)
+                assert error < np.radians(25), (i, o, np.degrees(found), np.degrees(want))
+                checked += 1
+    assert checked >= 20
+
+
+def test_texture_relatedness_changes_labels_not_images(tmp_path: Path) -> None:
+    a = generate_road_scenes(tmp_path / "r0", n_images=60, image_size=32, seed=5, texture_tasks=6,
+                             texture_relatedness=0.0)
+    b = generate_road_scenes(tmp_path / "r1", n_images=60, image_size=32, seed=5, texture_tasks=6,
+                             texture_relatedness=1.0)
+    for name in ("scene_00000.png", "scene_00031.png"):
+        assert (a.parent / "images" / name).read_bytes() == (b.parent / "images" / name).read_bytes()
+    _, rows_a = _read(a)
+    _, rows_b = _read(b)
+    names = [f"texture_{k}" for k in range(6)]
+    ya = np.array([[int(r[t]) for t in names] for r in rows_a])
+    yb = np.array([[int(r[t]) for t in names] for r in rows_b])
+    assert (ya != yb).any()  # the knob changes which features decide each task
+    assert 0.2 < yb.mean() < 0.8 and 0.2 < ya.mean() < 0.8
+    # determinism: the same call gives the same bytes
+    again = generate_road_scenes(tmp_path / "r1b", n_images=60, image_size=32, seed=5, texture_tasks=6,
+                                 texture_relatedness=1.0)
+    assert again.read_bytes() == b.read_bytes()
+
+
+def test_texture_discs_leave_the_rest_of_the_scene_alone() -> None:
+    plain, _ = render_scene_objects(_image_rng(4, 2), 32)
+    with_discs, objects = render_scene_objects(_image_rng(4, 2), 32, texture_tasks=5)
+    a, b = np.asarray(plain).astype(int), np.asarray(with_discs).astype(int)
+    assert (a != b).any()
+    covered = np.zeros((32, 32), dtype=bool)  # the discs' boxes (distractors too: unknown boxes, so compare far
+    for o in objects:                           # from any disc only where no disc is drawn at all)
+        if o.kind.startswith("grating_"):
+            x0, y0, x1, y1 = (int(round(v * 32)) for v in o.bbox)
+            covered[max(0, y0 - 1):y1 + 1, max(0, x0 - 1):x1 + 1] = True
+    same = (a == b).all(axis=2)
+    assert same[~covered].mean() > 0.5  # outside the discs the pixels are unchanged (distractor discs aside)
+
+
+def test_texture_weights_design() -> None:
+    from multitask.data.roadscenes import texture_weights
+
+    for k in (2, 5, 8):
+        w0, w1 = texture_weights(k, 0.0), texture_weights(k, 1.0)
+        assert np.allclose(w0, np.eye(k) * w0[0, 0])  # r = 0: own direction only
+        assert (np.abs(w1) > 1e-3).all()  # r = 1: every task depends on every direction
+        v = w1 - np.eye(k) * 1e-3
+        assert np.allclose(v.sum(axis=1), 0, atol=1e-9)  # zero-sum votes: balanced labels
+        cos = (v @ v.T)[~np.eye(k, dtype=bool)]
+        assert np.allclose(cos, -1 / (k - 1), atol=1e-9)
+    with pytest.raises(ValueError):
+        texture_weights(3, 1.5)
+    with pytest.raises(ValueError):
+        render_scene(np.random.default_rng(0), 16, texture_tasks=-1)

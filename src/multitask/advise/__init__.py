@@ -29,45 +29,68 @@ What is measured (training split only)
    the shared parameters. Without a probe (``probe_steps=0``) relatedness is |phi|, a weak proxy.
    Negated tasks (y_B = 1 − y_A) share their features: the gradient cosine is ≈ +1 for them (the sign is
    absorbed by each task's head) and they count as related. Unmeasured pairs count as unrelated (0).
-5. Capacity (``capacity_check=True``): each task's own network (same trunk, same number of epochs over its
-   known probe rows) against the shared network from the probe, by training fit. At most CAPACITY_MAX_TASKS
-   (6) tasks are checked, those with the most probe labels; within `capacity_seconds`, a task whose training
-   would not fit in the time left is skipped; a task its own network has not learnt yet (< 10 % of the
-   baseline loss removed) is inconclusive. A short probe mostly cannot tell a too-small network from slower
-   joint training; the flag is conservative (absent evidence, no flag).
+5. Capacity (``capacity_check=True``): a quarter of the probe rows (at most CAPACITY_EVAL_ROWS) is held out of
+   the probe; each task's own network (same trunk, same number of epochs over its known probe rows) is compared
+   with the shared network from the probe, by training fit and on the held-out rows. At most
+   CAPACITY_MAX_TASKS (6) tasks are checked, those with the most probe labels; within `capacity_seconds`, a
+   task whose training would not fit in the time left is skipped; a task its own network has not learnt yet
+   (< 10 % of the baseline loss removed) is inconclusive, and so is one with fewer than
+   CAPACITY_HELD_MIN_CLASS (10) held-out positives or negatives. A short probe mostly cannot tell a too-small
+   network from slower joint training; the flag is conservative (absent evidence, no flag). A note (not a rule)
+   warns when the shared representation has fewer features than there are tasks (experiment (a) of
+   docs/experiments.md: 64 features for 100 tasks lost clearly to 100 networks, and no probe showed it).
 
 The rules
 ---------
 Groups: hierarchical clustering (average linkage) of the tasks on 1 − relatedness, cut so that every group's
-mean pairwise relatedness is ≥ RELATED_THRESHOLD (0.3); then a task left alone whose most related task has
-relatedness ≥ RELATED_THRESHOLD joins that task's group (an attribute task related to its base task, say, but
-not to the base task's other attributes).
+mean pairwise relatedness is ≥ CONFLICT_THRESHOLD (−0.2); then a task left alone whose most related task has
+relatedness ≥ CONFLICT_THRESHOLD joins that task's group. Only conflict splits tasks: related tasks share for
+the features, independent ones (relatedness ≈ 0) for cost. (``suggest_groups(r)`` with its default threshold,
+RELATED_THRESHOLD = 0.3, still gives the groups of related tasks; the reasons name them.)
+
+Capacity flag: the shared network removes a fraction of the task's baseline training loss (the entropy of its
+base rate) smaller by > CAPACITY_GAP (0.3) than the task's own network does after the same number of epochs,
+and — where there are held-out rows — the own network's AP on them is higher by > CAPACITY_HELD_AP_GAP (0.1).
 
 Per task t, the first rule that applies:
 
 a. no known training label → ``separate networks`` (it cannot be trained);
-b. capacity flag — the shared network removes a fraction of the task's baseline training loss (the entropy of
-   its base rate) smaller by > CAPACITY_GAP (0.2) than the task's own network does, after the same number of
-   epochs → ``separate networks`` (or a bigger trunk);
-c. alone in its group (no related task) → ``separate networks``;
-d. its most related task s is in its group, relatedness ≥ STRONG_RELATED (0.5), s has ≥ TRANSFER_DATA_FACTOR
-   (10) × t's labels, and the rest of the group adds < DATA_RATIO_LOW × t's labels → ``transfer from a
-   related, larger task`` (pretrain on s, fine-tune on t): the help comes from one task, whose loss would
-   dominate a joint objective; a network of t's own, started from s, adapts the trunk to t;
-e. otherwise → it shares the network of its group (the reasons say whether condition 2 holds within the
-   group: when the group's other labels are < 2× its own, little gain is expected, but sharing still saves a
-   network).
+b. capacity flag → its own network: ``transfer from a related, larger task`` when its most related task s has
+   relatedness ≥ STRONG_RELATED (0.5), ≥ TRANSFER_DATA_FACTOR (10) × t's labels and no flag itself (start t's
+   network from s's trunk: t needs a trunk adapted to it, and s's features are the closest start), else
+   ``separate networks`` (or a bigger trunk);
+c. the capacity check flags at least CAPACITY_MAJORITY (half) of the tasks it could judge, and at least 2 →
+   ``separate networks`` for every task: the trunk is too small for all of them;
+d. alone in its group (it conflicts with every other task) → ``separate networks``;
+e. otherwise → it shares the network of its group; the reasons say which tasks of the group are related to it
+   (their labels train its features; condition 2 holds when they have ≥ DATA_RATIO_LOW × its labels), which
+   are independent (sharing saves networks), and, for a small task strongly related to a much larger one, that
+   transfer is the alternative when only the small task is needed.
 
 Then a group whose members, after these rules, share with fewer than two tasks does not share: its remaining
 member gets ``separate networks`` (e.g. the source of a transfer). Overall:
 
+- rule c → ``separate networks``;
 - one group holding all tasks, all sharing → ``one shared network``;
 - otherwise, some group with ≥ 2 sharing tasks → ``shared network per group`` (the rest: separate/transfer);
 - otherwise, some transfer call → ``transfer from a related, larger task``;
 - otherwise → ``separate networks``.
 
-A tiny task strongly related to one large task, with no other help, gets ``transfer`` (rule d); with several
-related tasks that together have ≥ 2× its labels besides its closest one, it shares (rule e).
+Calibration (2025, docs/experiments.md, "The advisor against the measurements"). The rules above changed after
+five experiments measured what the old ones predicted:
+
+1. independent tasks share: on road scenes, object tasks with independent labels measure gradient cosines ≈ 0
+   (and so do texture tasks whether they share features or not), yet one shared network was as good as
+   separate ones and T× cheaper; near-zero relatedness means "no measurable help or harm". Groups were cut at
+   RELATED_THRESHOLD, so such tasks got ``separate networks``; now only conflict (< CONFLICT_THRESHOLD) does.
+2. CAPACITY_GAP 0.2 → 0.3, and the held-out confirmation (new): after a short probe, joint training lags every
+   task's own network by 0.1–0.25 of the baseline loss at any trunk width, including widths where the shared
+   network wins the full training; and own networks on a few hundred rows memorise them (a training-fit gap
+   that does not show on unseen rows).
+3. CAPACITY_MAJORITY (new): a trunk too small for the tasks shows on most of them, not one.
+4. transfer only for a flagged task: a small task strongly related to a large one was learnt at least as well
+   jointly (one network) as by pretraining and fine-tuning (two) in the experiments; the old rule sent such
+   tasks to transfer whenever the large task had ≥ 10× the labels.
 
 The probe is short and its numbers are estimates: confirm a call with ``multitask compare``.
 """
@@ -83,7 +106,7 @@ import torch
 
 from multitask.advise import probe as _probe
 from multitask.advise import rules as _rules
-from multitask.advise.probe import CAPACITY_MAX_TASKS, PROBE_WARMUP_FRACTION, TAG_MAX_TASKS
+from multitask.advise.probe import CAPACITY_EVAL_ROWS, CAPACITY_MAX_TASKS, PROBE_WARMUP_FRACTION, TAG_MAX_TASKS
 from multitask.advise.result import Advice, plot_heatmap
 from multitask.advise.rules import (
     CALL_GROUPS,
@@ -92,6 +115,8 @@ from multitask.advise.rules import (
     CALL_TRANSFER,
     CALLS,
     CAPACITY_GAP,
+    CAPACITY_HELD_AP_GAP,
+    CAPACITY_MAJORITY,
     CONFLICT_THRESHOLD,
     RELATED_THRESHOLD,
     STRONG_RELATED,
@@ -114,6 +139,9 @@ PROBE_SECONDS = 45.0
 PROBE_ROWS = 2000
 PROBE_IMAGE_SIZE = 32
 CAPACITY_SECONDS = 30.0
+HELD_OUT_FRACTION = 0.25
+"""With the capacity check on, this share of the probe rows (at most CAPACITY_EVAL_ROWS) is held out of the probe
+and of the own networks' training, to compare how both generalise."""
 
 
 def thresholds() -> dict[str, float]:
@@ -121,7 +149,8 @@ def thresholds() -> dict[str, float]:
     return {"DATA_RATIO_LOW": DATA_RATIO_LOW, "LARGEST_FACTOR": LARGEST_FACTOR, "MIN_COLABELLED": MIN_COLABELLED,
             "RELATED_THRESHOLD": RELATED_THRESHOLD, "STRONG_RELATED": STRONG_RELATED,
             "TRANSFER_DATA_FACTOR": TRANSFER_DATA_FACTOR, "CONFLICT_THRESHOLD": CONFLICT_THRESHOLD,
-            "CAPACITY_GAP": CAPACITY_GAP,
+            "CAPACITY_GAP": CAPACITY_GAP, "CAPACITY_HELD_AP_GAP": CAPACITY_HELD_AP_GAP,
+            "CAPACITY_MAJORITY": CAPACITY_MAJORITY, "HELD_OUT_FRACTION": HELD_OUT_FRACTION,
             "TAG_MAX_TASKS": TAG_MAX_TASKS, "CAPACITY_MAX_TASKS": CAPACITY_MAX_TASKS,
             "PROBE_WARMUP_FRACTION": PROBE_WARMUP_FRACTION}
 
@@ -190,7 +219,11 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
         rows = _probe.choose_probe_rows(train.known, probe_rows, seed)
         size = min(config.data.image_size, probe_image_size or config.data.image_size)
         say(f"loading {len(rows)} probe rows")
+        held_rows = rows[:0]
+        if capacity_check:
+            rows, held_rows = _probe.split_held_out(train.known, rows, HELD_OUT_FRACTION, CAPACITY_EVAL_ROWS, seed)
         data = _probe.load_probe_data(train, rows, size)
+        held = _probe.load_probe_data(train, held_rows, size) if len(held_rows) else None
         use_tag = n_tasks <= TAG_MAX_TASKS if tag is None else tag
         say(f"probe: up to {probe_steps} steps of the shared network")
         probe_result = _probe.run_probe(config, train, data, steps=probe_steps, seconds=probe_seconds,
@@ -198,10 +231,11 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
         if capacity_check:
             say("capacity check")
             capacity = _probe.capacity_check(config, train, data, probe_result, seconds=capacity_seconds,
-                                             max_tasks=capacity_tasks, seed=seed, log=log)
+                                             max_tasks=capacity_tasks, seed=seed, log=log, held=held)
             for c in capacity:
-                c["flagged"] = (not c.get("skipped") and not c.get("inconclusive")
-                                and _rules.capacity_flag(c["shared_explained"], c["own_explained"]))
+                c["flagged"] = (not c.get("skipped") and not c.get("inconclusive") and not c.get("held_inconclusive")
+                                and _rules.capacity_flag(c["shared_explained"], c["own_explained"],
+                                                         c.get("held_shared_ap", np.nan), c.get("held_own_ap", np.nan)))
             checked = [c for c in capacity if not c.get("skipped")]
             if len(checked) < n_tasks:
                 notes.append(f"the capacity check covered {len(checked)} of {n_tasks} tasks (at most "
@@ -210,10 +244,15 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
             if unclear:
                 notes.append("capacity check inconclusive (the probe was too short for a task's own network to "
                              "learn it): " + ", ".join(unclear))
+        width = getattr(getattr(probe_result.network, "trunk", None), "out_features", None)
+        if isinstance(width, int) and width < n_tasks:
+            notes.append(f"the shared representation has {width} features for {n_tasks} tasks: with one linear head "
+                         "per task they must share directions, which only closely related tasks can; the trunk may "
+                         "be too small (a short probe cannot show it): confirm with `multitask compare`, or widen it")
         probe_result.network = None
 
     relatedness, source = _relatedness(probe_result, phi)
-    groups = suggest_groups(relatedness) if n_tasks > 1 else [[0]]
+    groups = suggest_groups(relatedness, CONFLICT_THRESHOLD) if n_tasks > 1 else [[0]]
     capacity_by_task = {tasks.index(c["task"]): c for c in capacity}
     call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source)
     notes += _notes(tasks, counts, relatedness, probe_result, n_tasks)

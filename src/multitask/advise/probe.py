@@ -64,6 +64,10 @@ PROBE_MAX_BATCH = 32
 CAPACITY_EVAL_ROWS = 512
 """The capacity check measures training fit on at most this many probe rows (every task's rows included)."""
 
+CAPACITY_HELD_MIN_CLASS = 10
+"""The held-out comparison counts only with at least this many held-out positives and negatives of the task (AP
+on one or two positives is noise)."""
+
 CAPACITY_MIN_EXPLAINED = 0.1
 """Below this share of the baseline loss removed by the task's own network, the comparison is inconclusive."""
 
@@ -159,6 +163,23 @@ def choose_probe_rows(known: np.ndarray, max_rows: int, seed: int) -> np.ndarray
     rest = np.setdiff1d(labelled, chosen)
     fill = rng.choice(rest, min(max_rows - len(chosen), len(rest)), replace=False)
     return np.sort(np.concatenate([chosen, fill]).astype(int))
+
+
+def split_held_out(known: np.ndarray, rows: np.ndarray, fraction: float, max_rows: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Split probe rows into (fit, held): a seeded random `fraction` of them (at most `max_rows`) held out, so the
+    capacity check can compare the shared network with own networks on rows neither was trained on.
+
+    >>> fit, held = split_held_out(np.ones((100, 2), bool), np.arange(100), 0.25, 20, seed=0)
+    >>> len(fit), len(held), len(np.intersect1d(fit, held))
+    (80, 20, 0)
+    """
+    n_held = min(int(round(fraction * len(rows))), max_rows)
+    if n_held < 1 or len(rows) - n_held < 2:
+        return rows, rows[:0]
+    order = np.random.default_rng([seed, 7]).permutation(len(rows))
+    held = np.sort(rows[order[:n_held]])
+    return np.sort(rows[order[n_held:]]), held
 
 
 def load_probe_data(train: LabelTable, rows: np.ndarray, image_size: int) -> ProbeData:
@@ -416,13 +437,15 @@ def _accumulate_cosine(gradients: Tensor, known: Tensor, tasks: np.ndarray, sums
 
 def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe: ProbeResult, *,
                    seconds: float | None, max_tasks: int = CAPACITY_MAX_TASKS, seed: int = 0,
-                   log: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                   log: Callable[[str], None] | None = None, held: ProbeData | None = None) -> list[dict[str, Any]]:
     """Each checked task's own network, trained for the probe's number of epochs over its known probe rows.
 
     Tasks are taken in order of most probe labels, at most `max_tasks` of them; a task whose training would
     not fit in the time left (estimated from the probe's time per step) is skipped, so fewer tasks are checked
     properly rather than many poorly. Fit is measured on at most CAPACITY_EVAL_ROWS probe rows.
     Returns per task: baseline, shared and own training loss, the share of the baseline removed, AP, steps.
+    With `held` (probe rows neither network was trained on), also the same measures on those rows
+    (``held_*`` keys): generalisation, which training fit alone cannot tell from memorising a few rows.
     """
     start = time.perf_counter()
     device = probe_device(config)
@@ -433,6 +456,7 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
     evaluation = ProbeData(data.x[evaluation_rows], data.targets[evaluation_rows], data.known[evaluation_rows],
                            data.images, evaluation_rows)
     shared_loss, shared_ap = evaluate_fit(probe.network, evaluation, device)
+    held_shared = evaluate_fit(probe.network, held, device) if held is not None and len(held) else None
     n_known = data.known.sum(0).numpy()
     order = sorted(range(train.n_tasks), key=lambda j: (-n_known[j], j))[:max_tasks]
     results = []
@@ -447,6 +471,16 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
                                "shared_explained": _explained(float(shared_loss[j]), baseline),
                                "own_loss": float("nan"), "own_ap": float("nan"), "own_explained": float("nan"),
                                "own_steps": 0, "planned_steps": 0}
+        if held_shared is not None and held is not None:
+            y_held = held.targets[held.known[:, j], j]
+            held_baseline = _entropy(float(y_held.mean())) if len(y_held) else float("nan")
+            if min(float(y_held.sum()), float(len(y_held) - y_held.sum())) < CAPACITY_HELD_MIN_CLASS:
+                row["held_inconclusive"] = (f"fewer than {CAPACITY_HELD_MIN_CLASS} held-out positives or negatives: "
+                                            "no confirmation possible")
+            row.update(held_rows=int(len(y_held)), held_positives=int(y_held.sum()), held_baseline=held_baseline,
+                       held_shared_loss=float(held_shared[0][j]), held_shared_ap=float(held_shared[1][j]),
+                       held_shared_explained=_explained(float(held_shared[0][j]), held_baseline),
+                       held_own_loss=float("nan"), held_own_ap=float("nan"), held_own_explained=float("nan"))
         results.append(row)
         positives = float(data.targets[rows, j].sum()) if len(rows) else 0.0
         if len(rows) < 2 or positives in (0.0, float(len(rows))) or not 0 < float(y.sum()) < len(y):
@@ -484,6 +518,10 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
         own_loss, own_ap = evaluate_fit(network, evaluation, device, columns=[j])
         row.update(own_loss=float(own_loss[0]), own_ap=float(own_ap[0]), own_steps=done,
                    own_explained=_explained(float(own_loss[0]), baseline))
+        if held_shared is not None and held is not None:
+            held_loss, held_ap = evaluate_fit(network, held, device, columns=[j])
+            row.update(held_own_loss=float(held_loss[0]), held_own_ap=float(held_ap[0]),
+                       held_own_explained=_explained(float(held_loss[0]), row["held_baseline"]))
         if row["own_explained"] < CAPACITY_MIN_EXPLAINED:
             row["inconclusive"] = "its own network has not learnt it yet (too short a training)"
         if log:

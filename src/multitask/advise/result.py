@@ -54,7 +54,7 @@ def _underfits(c: dict[str, Any]) -> str:
         return "yes"
     if c.get("skipped"):
         return "skipped: " + c["skipped"]
-    if c.get("inconclusive"):
+    if c.get("inconclusive") or c.get("held_inconclusive"):
         return "inconclusive"
     return "no"
 
@@ -201,15 +201,19 @@ class Advice:
         if self.capacity:
             rows = [[c["task"], c["labels"], _fmt(c["baseline_loss"], 3), _fmt(c["shared_loss"], 3),
                      _fmt(c["own_loss"], 3), _pct(c["shared_explained"]), _pct(c["own_explained"]),
-                     _fmt(c["shared_ap"], 3), _fmt(c["own_ap"], 3), f"{c['own_steps']}/{c['planned_steps']}",
+                     _fmt(c["shared_ap"], 3), _fmt(c["own_ap"], 3), _fmt(c.get("held_shared_ap"), 3),
+                     _fmt(c.get("held_own_ap"), 3), f"{c['own_steps']}/{c['planned_steps']}",
                      _underfits(c)] for c in self.capacity]
             lines += ["## Capacity check", "",
                       "Training fit on the probe rows, the shared network against each task's own network (same "
                       "trunk, same epochs): mean logistic loss per known label, the share of the baseline loss "
-                      "(always predicting the base rate) it removes, and AP. Flagged when the shared network "
-                      f"removes more than {self.thresholds.get('CAPACITY_GAP', 0.2):g} less than the own one.", "",
+                      "(always predicting the base rate) it removes, and AP; then AP on held-out probe rows that "
+                      "neither network trained on. Flagged when the shared network removes more than "
+                      f"{self.thresholds.get('CAPACITY_GAP', 0.3):g} less than the own one and, on the held-out "
+                      f"rows, its AP is lower by more than {self.thresholds.get('CAPACITY_HELD_AP_GAP', 0.1):g}.", "",
                       markdown_table(["task", "labels", "baseline", "loss shared", "loss own", "removed shared",
-                                      "removed own", "AP shared", "AP own", "own steps", "shared underfits"], rows),
+                                      "removed own", "AP shared", "AP own", "held-out AP shared",
+                                      "held-out AP own", "own steps", "shared underfits"], rows),
                       ""]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]

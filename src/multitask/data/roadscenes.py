@@ -29,6 +29,16 @@ with the base tasks: colour family, left/right half, top/bottom half (of the obj
 task is 1 when at least one counted object of its kind has every attribute in the name (``two_cars``: at
 least two counted cars), so an attribute task that is 1 implies its base task is 1.
 
+Texture tasks (``texture_tasks=K``) are a second family whose overlap in features is a knob. Over the
+same backgrounds, each scene holds discs of sinusoidal gratings (period 3.5 to 4.5 output pixels, random
+tint, phase and contrast) in K directions (:func:`texture_directions`), each present with probability
+``texture_presence``, and 0 to 2 distractor discs in half-way directions. Task k is a linear threshold
+function of which directions are visible (:func:`texture_weights`): with ``texture_relatedness`` r = 0,
+"a disc of direction k is visible", so every task needs its own orientation detector and no other task
+needs it; with r = 1, a weighted vote over all K directions, so every task needs the same K detectors while
+the labels stay nearly uncorrelated (|phi| ≈ 0.1). The images do not depend on r (the same seed draws the same
+pictures), only the labels do.
+
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
 ...     path = generate_road_scenes(d, n_images=4, image_size=16, extra_tasks=2)
@@ -70,6 +80,10 @@ __all__ = [
     "render_scene_objects",
     "scene_labels",
     "generate_road_scenes",
+    "texture_directions",
+    "texture_labels",
+    "texture_task_names",
+    "texture_weights",
 ]
 
 TASKS: tuple[str, ...] = ("pedestrian", "car", "stop_sign", "traffic_light")
@@ -260,10 +274,14 @@ def extra_task_names(n: int) -> list[str]:
 
 
 def scene_labels(
-    objects: Sequence[SceneObject], extra_tasks: int = 0, min_visible: float = 0.4
+    objects: Sequence[SceneObject],
+    extra_tasks: int = 0,
+    min_visible: float = 0.4,
+    texture_tasks: int = 0,
+    texture_relatedness: float = 0.0,
 ) -> dict[str, int]:
-    """Labels {task: 0/1} for base + extra tasks from drawn objects; objects less visible than ``min_visible``
-    do not count.
+    """Labels {task: 0/1} for base + extra tasks (then ``texture_tasks`` texture tasks, see
+    :func:`texture_weights`) from drawn objects; objects less visible than ``min_visible`` do not count.
 
     >>> car = SceneObject("car", (0.1, 0.5, 0.6, 0.75), "red", visible=0.9)
     >>> scene_labels([car], extra_tasks=4)
@@ -276,7 +294,167 @@ def scene_labels(
     labels = {k: int(k in kinds) for k in TASKS}
     for t in specs:
         labels[t.name] = t.label(counted)
+    if texture_tasks:
+        present = [f"grating_{i}" in kinds for i in range(int(texture_tasks))]
+        values = texture_labels(present, texture_relatedness)
+        labels.update(zip(texture_task_names(texture_tasks), values.tolist(), strict=True))
     return labels
+
+
+# ---------------------------------------------------------------------------------------- texture tasks
+
+TEXTURE_MAX_TASKS = 24
+"""At most this many texture tasks (their grating directions are π / K apart)."""
+
+_TEXTURE_OFFSET = math.pi / 8  # directions keep clear of the pixel grid's 0° and 90°
+_TEXTURE_PERIOD = (3.5, 4.5)  # grating period, in output pixels
+_TEXTURE_RADIUS = (0.13, 0.18)  # disc radius, as a fraction of the image side
+_TEXTURE_JITTER = 0.1  # direction jitter of every disc: ± this × π / K
+_TEXTURE_OWN = 1e-3  # a task's own direction breaks ties
+
+
+def _check_textures(n: int, relatedness: float, presence: float) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n <= TEXTURE_MAX_TASKS:
+        raise ConfigError(f"texture_tasks must be an integer from 0 to {TEXTURE_MAX_TASKS}, got {n!r}")
+    if not 0.0 <= float(relatedness) <= 1.0:
+        raise ConfigError(f"texture_relatedness must be in [0, 1], got {relatedness}")
+    if not 0.0 <= float(presence) <= 1.0:
+        raise ConfigError(f"texture_presence must be in [0, 1], got {presence}")
+
+
+def texture_task_names(n: int) -> list[str]:
+    """Names of ``n`` texture tasks.
+
+    >>> texture_task_names(3)
+    ['texture_0', 'texture_1', 'texture_2']
+    """
+    _check_textures(n, 0.0, 0.0)
+    return [f"texture_{k}" for k in range(int(n))]
+
+
+def texture_directions(n: int) -> np.ndarray:
+    """The K = ``n`` grating directions (radians) of the texture discs: π/8 + i π/K. (Distractor discs take the
+    half-way directions π/8 + (i + ½) π/K.)
+
+    >>> [round(math.degrees(a), 1) for a in texture_directions(4)]
+    [22.5, 67.5, 112.5, 157.5]
+    """
+    _check_textures(n, 0.0, 0.0)
+    return _TEXTURE_OFFSET + np.arange(int(n)) * math.pi / max(int(n), 1)
+
+
+def _vote_pattern(n: int) -> np.ndarray:
+    """(n, n): row k is the cyclic shift by k of one fixed zero-sum unit vector with a flat spectrum (every
+    non-zero frequency has the same magnitude, phases from a fixed seed), so any two rows have the cosine
+    −1/(n − 1): as close to orthogonal as n zero-sum vectors in n dimensions can be."""
+    if n == 1:
+        return np.ones((1, 1))
+    rng = np.random.default_rng(2024)
+    spectrum = np.zeros(n, dtype=complex)
+    for f in range(1, n // 2 + 1):
+        if 2 * f == n:
+            spectrum[f] = 1.0
+        else:
+            spectrum[f] = np.exp(2j * math.pi * rng.random())
+            spectrum[n - f] = np.conj(spectrum[f])
+    v = np.fft.ifft(spectrum).real
+    v /= np.linalg.norm(v)
+    return np.stack([np.roll(v, k) for k in range(n)])
+
+
+def texture_weights(n: int, relatedness: float = 0.0) -> np.ndarray:
+    """The (K, K) weights of the texture tasks: task k is 1 when ``weights[k] · s > 0``, where s_i = +1 if a disc
+    of direction i is visible and −1 if not.
+
+    ``weights[k] = (1 − r) e_k + r v_k + 0.001 e_k`` with r = ``relatedness`` and v_k the cyclic shift by k of
+    one fixed zero-sum unit vector with a flat spectrum (all K entries non-zero; any two v's have the cosine
+    −1/(K − 1)):
+
+    * r = 0: task k is "a disc of direction k is visible". Each task needs one orientation detector, and no
+      other task needs it: the tasks share no deciding feature.
+    * r = 1: every task is a weighted vote over all K directions ("more of these directions than of those"):
+      every task needs all K orientation detectors, the same for all tasks, while the labels stay nearly
+      uncorrelated (zero-sum votes, weight vectors at cosine −1/(K − 1)), as the object tasks of road scenes
+      are independent while sharing edges and colours.
+    * in between: a task depends mostly on its own direction, and on all of them more and more as r grows.
+
+    Every task is a linear threshold function of which directions are present, so a network with global
+    pooling and one linear head per task can represent each of them at every r. The tiny own-direction term
+    breaks ties.
+
+    >>> texture_weights(3, 0.0).round(3).tolist()
+    [[1.001, 0.0, 0.0], [0.0, 1.001, 0.0], [0.0, 0.0, 1.001]]
+    >>> w = texture_weights(8, 1.0)
+    >>> bool(np.all(np.abs(w) > 0.01)), round(float(w[0] @ w[1]), 3), round(float(w[0].sum()), 3)
+    (True, -0.143, 0.001)
+    """
+    _check_textures(n, relatedness, 0.0)
+    n, r = int(n), float(relatedness)
+    if n == 0:
+        return np.zeros((0, 0))
+    return (1 - r + _TEXTURE_OWN) * np.eye(n) + r * _vote_pattern(n)
+
+
+def texture_labels(present: Sequence[bool] | np.ndarray, relatedness: float = 0.0) -> np.ndarray:
+    """Labels (0/1, one per texture task) from which of the K directions have a visible disc.
+
+    >>> texture_labels([True, False, True], 0.0).tolist()
+    [1, 0, 1]
+    """
+    s = np.where(np.asarray(present, dtype=bool), 1.0, -1.0)
+    return (texture_weights(len(s), relatedness) @ s > 0).astype(int)
+
+
+def _grating_disc(
+    radius: float, period: float, theta: float, phase: float, light: Colour, dark: Colour, contrast: float
+) -> tuple[Image.Image, Image.Image]:
+    """An RGB square holding a disc of a sinusoidal grating, and the disc's mask."""
+    side = max(2, int(math.ceil(2 * radius)))
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) - (side - 1) / 2
+    wave = 0.5 + 0.5 * contrast * np.sin(2 * math.pi * (xx * math.cos(theta) + yy * math.sin(theta)) / period + phase)
+    lo, hi = np.asarray(dark, np.float32), np.asarray(light, np.float32)
+    rgb = lo + (hi - lo) * wave[..., None]
+    mask = ((xx * xx + yy * yy) <= radius * radius).astype(np.uint8) * 255
+    return Image.fromarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), "RGB"), Image.fromarray(mask, "L")
+
+
+def _texture_discs(
+    rng: np.random.Generator, s: int, image_size: int, n: int, presence: float
+) -> list[tuple[int | None, tuple[int, int, int, int], Image.Image, Image.Image]]:
+    """The discs of one scene, in drawing order: (direction index, or None for a distractor; box; image; mask).
+
+    Every random number is drawn whatever ``presence`` is, so the same stream gives the same discs in the same
+    places (and the relatedness, which only changes the labels, changes nothing here).
+    """
+    step = math.pi / n
+    scale = s / image_size
+    draws = []
+    n_distractors = int(rng.integers(0, 3))
+    for _ in range(n + n_distractors):
+        r = _u(rng, *_TEXTURE_RADIUS) * s
+        draws.append({
+            "present": float(rng.random()), "r": r, "cx": _u(rng, r, s - r), "cy": _u(rng, r, s - r),
+            "period": _u(rng, *_TEXTURE_PERIOD) * scale, "phase": _u(rng, 0, 2 * math.pi),
+            "jitter": _u(rng, -1, 1) * _TEXTURE_JITTER * step, "hue": float(rng.random()),
+            "contrast": _u(rng, 0.6, 1.0), "sat": _u(rng, 0.4, 0.9), "bright": _u(rng, 0.75, 1.0),
+            "dark": _u(rng, 0.1, 0.3), "slot": int(rng.integers(n)),
+        })
+    out = []
+    for i in rng.permutation(len(draws)):
+        d = draws[i]
+        if i < n:
+            if d["present"] >= presence:
+                continue
+            direction: int | None = int(i)
+            theta = _TEXTURE_OFFSET + i * step + d["jitter"]
+        else:  # a distractor: half-way between two of the K directions
+            direction = None
+            theta = _TEXTURE_OFFSET + (d["slot"] + 0.5) * step + d["jitter"]
+        light, dark = _hsv(d["hue"], d["sat"], d["bright"]), _hsv(d["hue"], d["sat"], d["dark"])
+        image, mask = _grating_disc(d["r"], d["period"], theta, d["phase"], light, dark, d["contrast"])
+        x0, y0 = int(round(d["cx"] - d["r"])), int(round(d["cy"] - d["r"]))
+        out.append((direction, (x0, y0, x0 + image.size[0], y0 + image.size[1]), image, mask))
+    return out
 
 
 # ---------------------------------------------------------------------------------------- drawing helpers
@@ -358,6 +536,11 @@ class _Canvas:
         self.draw.chord(box, start, end, fill=fill)
         if self.track:
             self.idraw.chord(box, start, end, fill=self.current)
+
+    def paste(self, image: Image.Image, mask: Image.Image, box: tuple[int, int, int, int]) -> None:
+        self.image.paste(image, box, mask)
+        if self.track:
+            self.ids.paste(self.current, box, mask)
 
     def line(self, pts: Sequence[tuple[float, float]], fill: Colour, width: float) -> None:
         w = max(1, int(round(width)))
@@ -715,11 +898,21 @@ def render_scene_objects(
     *,
     presence: float | Mapping[str, float] = 0.4,
     max_instances: int = 3,
+    texture_tasks: int = 0,
+    texture_presence: float = 0.5,
 ) -> tuple[Image.Image, list[SceneObject]]:
     """Draw one scene; return the RGB image and every object drawn (with its visible fraction).
 
     ``presence`` is the probability that each kind appears (one float or a {kind: p} mapping); when it
     appears, it has 1 (60 %), 2 (30 %) or 3 (10 %) instances, capped at ``max_instances``.
+
+    With ``texture_tasks`` = K > 0, a disc of a grating in each of the K directions of
+    :func:`texture_directions` is added with probability ``texture_presence``, and 0 to 2 distractor discs at
+    half-way directions, on top of everything else (they hide what is behind them, and their own visible
+    fraction is measured like an object's); the disc of direction i is a :class:`SceneObject` of kind
+    ``grating_i``. The discs come from a random stream of their own (spawned from ``rng``'s seed sequence),
+    so the rest of the scene is the same as without them, up to what they cover. ``texture_relatedness``
+    only changes the labels (:func:`scene_labels`), not the image.
 
     >>> image, objects = render_scene_objects(np.random.default_rng(3), image_size=32)
     >>> image.size, image.mode, all(0.0 <= o.visible <= 1.0 for o in objects)
@@ -731,6 +924,7 @@ def render_scene_objects(
     probs = _presence_map(presence)
     if int(max_instances) < 1:
         raise ConfigError(f"max_instances must be at least 1, got {max_instances}")
+    _check_textures(texture_tasks, 0.0, texture_presence)
     ss = _supersample(image_size)
     s = image_size * ss
     horizon = int(_u(rng, 0.3, 0.55) * s)
@@ -896,6 +1090,21 @@ def render_scene_objects(
 
             occluder(front, foliage)
 
+    if texture_tasks:
+        # Their own stream: spawning from the seed sequence does not advance ``rng``.
+        texture_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+        for direction, box, patch, mask in _texture_discs(
+            texture_rng, s, image_size, int(texture_tasks), texture_presence
+        ):
+            def disc(patch=patch, mask=mask, box=box) -> None:
+                cv.paste(patch, mask, box)
+
+            if direction is None:
+                occluder(math.inf, disc)
+            else:
+                bbox = (box[0], box[1], box[2], box[3])
+                add_object(f"grating_{direction}", bbox, None, math.inf, disc)
+
     items.sort(key=lambda it: it[0])
     cv.track = True
     full = np.zeros(len(records) + 1, dtype=np.int64)
@@ -944,8 +1153,12 @@ def render_scene(
     presence: float | Mapping[str, float] = 0.4,
     max_instances: int = 3,
     min_visible: float = 0.4,
+    texture_tasks: int = 0,
+    texture_relatedness: float = 0.0,
+    texture_presence: float = 0.5,
 ) -> tuple[Image.Image, dict[str, int]]:
-    """Draw one scene; return the RGB image and its labels {task: 0/1} for base + extra tasks.
+    """Draw one scene; return the RGB image and its labels {task: 0/1} for base + extra tasks, then
+    ``texture_tasks`` texture tasks (see :func:`texture_weights`).
 
     An object counts only when at least ``min_visible`` of it is visible (see the module docstring).
 
@@ -954,8 +1167,9 @@ def render_scene(
     ((32, 32), 'RGB', ['pedestrian', 'car', 'stop_sign', 'traffic_light', 'pedestrian_left', 'car_left'])
     """
     _extra_specs(extra_tasks)  # validate before drawing
-    image, objects = render_scene_objects(rng, image_size, presence=presence, max_instances=max_instances)
-    return image, scene_labels(objects, extra_tasks, min_visible)
+    image, objects = render_scene_objects(rng, image_size, presence=presence, max_instances=max_instances,
+                                          texture_tasks=texture_tasks, texture_presence=texture_presence)
+    return image, scene_labels(objects, extra_tasks, min_visible, texture_tasks, texture_relatedness)
 
 
 # ---------------------------------------------------------------------------------------- data set
@@ -967,7 +1181,7 @@ def _image_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def _render_chunk(args: tuple) -> list[tuple[int, dict[str, int]]]:
-    out_dir, names, seed, indices, image_size, extra_tasks, presence, max_instances, min_visible = args
+    out_dir, names, seed, indices, image_size, extra_tasks, presence, max_instances, min_visible, textures = args
     out = []
     for i in indices:
         image, labels = render_scene(
@@ -977,6 +1191,7 @@ def _render_chunk(args: tuple) -> list[tuple[int, dict[str, int]]]:
             presence=presence,
             max_instances=max_instances,
             min_visible=min_visible,
+            **textures,
         )
         image.save(Path(out_dir) / names[i], format="PNG")
         out.append((i, labels))
@@ -998,6 +1213,9 @@ def generate_road_scenes(
     max_instances: int = 3,
     min_visible: float = 0.4,
     workers: int = 1,
+    texture_tasks: int = 0,
+    texture_relatedness: float = 0.0,
+    texture_presence: float = 0.5,
 ) -> Path:
     """Write out_dir/images/scene_00000.png ... and out_dir/labels.csv; return the labels.csv path.
 
@@ -1014,7 +1232,10 @@ def generate_road_scenes(
     ``n_images``, on the order of generation or on ``workers``; the same seed gives byte-identical files.
     ``workers`` > 1 renders in that many processes (``forkserver``; the calling script needs an
     ``if __name__ == "__main__":`` guard). The default, one process, draws about 500 images of 64 px a second.
-    ``presence``, ``max_instances`` and ``min_visible`` are passed to :func:`render_scene`.
+    ``presence``, ``max_instances`` and ``min_visible`` are passed to :func:`render_scene`, and so are
+    ``texture_tasks``, ``texture_relatedness`` and ``texture_presence``: ``texture_tasks`` = K > 0 adds the
+    columns ``texture_0`` … ``texture_{K-1}`` after the attribute tasks, tasks whose shared features are set by
+    ``texture_relatedness`` (see :func:`texture_weights`; the images do not depend on it, only the labels do).
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -1036,8 +1257,11 @@ def generate_road_scenes(
     if int(image_size) < 8:
         raise ConfigError(f"image_size must be at least 8, got {image_size}")
     n, seed, image_size = int(n_images), int(seed), int(image_size)
-    names = list(TASKS) + extra_task_names(extra_tasks)
+    _check_textures(texture_tasks, texture_relatedness, texture_presence)
+    names = list(TASKS) + extra_task_names(extra_tasks) + texture_task_names(texture_tasks)
     presence = _presence_map(presence)
+    textures = {"texture_tasks": int(texture_tasks), "texture_relatedness": float(texture_relatedness),
+                "texture_presence": float(texture_presence)}
 
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -1057,6 +1281,7 @@ def generate_road_scenes(
             presence,
             max_instances,
             min_visible,
+            textures,
         )
         for a in range(0, n, chunk)
     ]
