@@ -36,9 +36,10 @@ What is measured (training split only)
    task whose training would not fit in the time left is skipped; a task its own network has not learnt yet
    (< 10 % of the baseline loss removed) is inconclusive, and so is one with fewer than
    CAPACITY_HELD_MIN_CLASS (10) held-out positives or negatives. A short probe mostly cannot tell a too-small
-   network from slower joint training; the flag is conservative (absent evidence, no flag). A note (not a rule)
-   warns when the shared representation has fewer features than there are tasks (experiment (a) of
-   docs/experiments.md: 64 features for 100 tasks lost clearly to 100 networks, and no probe showed it).
+   network from slower joint training; the flag is conservative (absent evidence, no flag).
+6. The width of the shared representation (features of the configured trunk) against the number of tasks:
+   fewer than MIN_FEATURES_PER_TASK (8) per task means a trunk too small for all the tasks at once
+   (experiments (a) and (b) of docs/experiments.md; no probe shows it).
 
 The rules
 ---------
@@ -55,12 +56,14 @@ and — where there are held-out rows — the own network's AP on them is higher
 Per task t, the first rule that applies:
 
 a. no known training label → ``separate networks`` (it cannot be trained);
-b. capacity flag → its own network: ``transfer from a related, larger task`` when its most related task s has
-   relatedness ≥ STRONG_RELATED (0.5), ≥ TRANSFER_DATA_FACTOR (10) × t's labels and no flag itself (start t's
-   network from s's trunk: t needs a trunk adapted to it, and s's features are the closest start), else
-   ``separate networks`` (or a bigger trunk);
-c. the capacity check flags at least CAPACITY_MAJORITY (half) of the tasks it could judge, and at least 2 →
-   ``separate networks`` for every task: the trunk is too small for all of them;
+b. capacity flag and its most related task s has relatedness ≥ STRONG_RELATED (0.5), ≥ TRANSFER_DATA_FACTOR
+   (10) × t's labels and no flag itself → ``transfer from a related, larger task`` (start t's network from s's
+   trunk: t needs a trunk adapted to it, and s's features are the closest start); capacity flag while the
+   trunk is too small (rule c) → ``separate networks``; a flag alone is weak evidence: the task goes on to the
+   rules below, with a warning;
+c. the trunk is too small: the representation has fewer than MIN_FEATURES_PER_TASK (8) features per task, or
+   the capacity check flags at least CAPACITY_MAJORITY (half) of the tasks it could judge, and at least 2 →
+   ``separate networks`` for every task (or a bigger trunk);
 d. alone in its group (it conflicts with every other task) → ``separate networks``;
 e. otherwise → it shares the network of its group; the reasons say which tasks of the group are related to it
    (their labels train its features; condition 2 holds when they have ≥ DATA_RATIO_LOW × its labels), which
@@ -76,7 +79,7 @@ member gets ``separate networks`` (e.g. the source of a transfer). Overall:
 - otherwise, some transfer call → ``transfer from a related, larger task``;
 - otherwise → ``separate networks``.
 
-Calibration (2025, docs/experiments.md, "The advisor against the measurements"). The rules above changed after
+Calibration (docs/experiments.md, "The advisor against the measurements"). The rules above changed after
 five experiments measured what the old ones predicted:
 
 1. independent tasks share: on road scenes, object tasks with independent labels measure gradient cosines ≈ 0
@@ -91,6 +94,12 @@ five experiments measured what the old ones predicted:
 4. transfer only for a flagged task: a small task strongly related to a large one was learnt at least as well
    jointly (one network) as by pretraining and fine-tuning (two) in the experiments; the old rule sent such
    tasks to transfer whenever the large task had ≥ 10× the labels.
+5. MIN_FEATURES_PER_TASK (second calibration): the shared network lost for lack of capacity in (a) and in (b)
+   at small widths, which no probe measurement showed; the threshold comes from (b) and agrees with (a) and
+   (c). Texture tasks that share their detectors ((d), r ≥ 0.5) need fewer features than it asks for: there
+   the rule is too cautious.
+6. one flagged task keeps sharing, with a warning (second calibration): single flags appeared where the shared
+   network won the full training.
 
 The probe is short and its numbers are estimates: confirm a call with ``multitask compare``.
 """
@@ -118,6 +127,7 @@ from multitask.advise.rules import (
     CAPACITY_HELD_AP_GAP,
     CAPACITY_MAJORITY,
     CONFLICT_THRESHOLD,
+    MIN_FEATURES_PER_TASK,
     RELATED_THRESHOLD,
     STRONG_RELATED,
     TRANSFER_DATA_FACTOR,
@@ -151,6 +161,7 @@ def thresholds() -> dict[str, float]:
             "TRANSFER_DATA_FACTOR": TRANSFER_DATA_FACTOR, "CONFLICT_THRESHOLD": CONFLICT_THRESHOLD,
             "CAPACITY_GAP": CAPACITY_GAP, "CAPACITY_HELD_AP_GAP": CAPACITY_HELD_AP_GAP,
             "CAPACITY_MAJORITY": CAPACITY_MAJORITY, "HELD_OUT_FRACTION": HELD_OUT_FRACTION,
+            "MIN_FEATURES_PER_TASK": MIN_FEATURES_PER_TASK,
             "TAG_MAX_TASKS": TAG_MAX_TASKS, "CAPACITY_MAX_TASKS": CAPACITY_MAX_TASKS,
             "PROBE_WARMUP_FRACTION": PROBE_WARMUP_FRACTION}
 
@@ -244,17 +255,13 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
             if unclear:
                 notes.append("capacity check inconclusive (the probe was too short for a task's own network to "
                              "learn it): " + ", ".join(unclear))
-        width = getattr(getattr(probe_result.network, "trunk", None), "out_features", None)
-        if isinstance(width, int) and width < n_tasks:
-            notes.append(f"the shared representation has {width} features for {n_tasks} tasks: with one linear head "
-                         "per task they must share directions, which only closely related tasks can; the trunk may "
-                         "be too small (a short probe cannot show it): confirm with `multitask compare`, or widen it")
         probe_result.network = None
 
     relatedness, source = _relatedness(probe_result, phi)
     groups = suggest_groups(relatedness, CONFLICT_THRESHOLD) if n_tasks > 1 else [[0]]
     capacity_by_task = {tasks.index(c["task"]): c for c in capacity}
-    call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source)
+    width = representation_width(config, table.n_features)
+    call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source, width)
     notes += _notes(tasks, counts, relatedness, probe_result, n_tasks)
     advice = Advice(
         tasks=tasks, recommendation=call, reasons=reasons, task_advice=per_task,
@@ -263,12 +270,25 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
         gradient_cosine=None if probe_result is None else probe_result.cosine,
         tag_affinity=None if probe_result is None else probe_result.tag,
         probe={} if probe_result is None else probe_result.summary(), capacity=capacity,
-        thresholds=thresholds(), notes=notes, source=table.source,
+        thresholds=thresholds(), notes=notes, source=table.source, representation_width=width,
     )
     advice.seconds = time.perf_counter() - start
     if out_dir is not None:
         advice.write(out_dir)
     return advice
+
+
+def representation_width(config: RunConfig, n_features: int = 0) -> int | None:
+    """Features of the shared representation of the configured trunk (hard sharing), or None if unknown."""
+    from multitask.models.trunks import build_trunk, trunk_takes_images
+
+    options = dict(config.model.trunk_options)
+    if not trunk_takes_images(config.model.trunk):
+        options.setdefault("in_features", max(n_features, 1))
+    try:
+        return int(build_trunk(config.model.trunk, **options).out_features)
+    except Exception:  # a custom trunk that cannot be built without more context
+        return None
 
 
 def _relatedness(probe: _probe.ProbeResult | None, phi: np.ndarray) -> tuple[np.ndarray, str]:

@@ -90,6 +90,7 @@ class Advice:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     source: str = ""
+    representation_width: int | None = None
 
     # ------------------------------------------------------------------------------------------ access
     def call(self, task: str) -> str:
@@ -128,6 +129,7 @@ class Advice:
             "probe": self.probe,
             "capacity": self.capacity,
             "thresholds": self.thresholds,
+            "representation_width": self.representation_width,
             "notes": self.notes,
             "compare_command": self.compare_command(),
             "seconds": self.seconds,

@@ -47,8 +47,16 @@ rows by the own network, not a trunk too small for the shared one."""
 
 CAPACITY_MAJORITY = 0.5
 """A trunk too small for the tasks is a property of the trunk: the overall call becomes separate networks (or a
-bigger trunk) when at least this share of the conclusively checked tasks (and at least 2) is flagged; fewer
-flagged tasks get their own networks while the others share."""
+bigger trunk) when at least this share of the conclusively checked tasks (and at least 2) is flagged. One
+flagged task alone is weak evidence (a short probe flags tasks at every width, also where the shared network
+wins the full training): it keeps sharing, with a warning, unless it has a transfer source."""
+
+MIN_FEATURES_PER_TASK = 8
+"""The shared representation needs at least this many features per task; below, the trunk is too small for all
+the tasks at once (condition 3) → separate networks, or a bigger trunk. Each task reads its answer from the
+representation through its own head; with few dimensions per task the tasks compete for the same directions.
+Calibrated on experiment (b) of docs/experiments.md (widths with 1, 2 and 4 features per task lost to separate
+networks, 8 and 16 did not) and checked on (a) (0.64 per task: separate won) and (c) (8 per task: shared won)."""
 
 
 @dataclass
@@ -148,21 +156,46 @@ def _best_partner(relatedness: np.ndarray, t: int) -> tuple[int | None, float]:
     return j, float(row[j])
 
 
+def _transfer_source(t: int, relatedness: np.ndarray, known: Sequence[int],
+                     capacity: dict[int, dict[str, Any]]) -> int | None:
+    """A strongly related task with ≥ TRANSFER_DATA_FACTOR × t's labels and no capacity flag, or None."""
+    partner, partner_r = _best_partner(relatedness, t)
+    if (partner is not None and partner_r >= STRONG_RELATED and known[partner] >= TRANSFER_DATA_FACTOR * known[t]
+            and not capacity.get(partner, {}).get("flagged")):
+        return partner
+    return None
+
+
 def _names(tasks: Sequence[str], indices: Sequence[int]) -> str:
     shown = [tasks[i] for i in indices[:8]]
     return ", ".join(shown) + (f" and {len(indices) - 8} more" if len(indices) > 8 else "")
 
 
+def narrow_representation(width: int | None, n_tasks: int) -> bool:
+    """The shared representation has fewer than MIN_FEATURES_PER_TASK features per task (and T ≥ 2)."""
+    return width is not None and n_tasks > 1 and width < MIN_FEATURES_PER_TASK * n_tasks
+
+
 def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, groups: list[list[int]],
-           capacity: dict[int, dict[str, Any]], source_name: str) -> tuple[str, list[str], list[TaskAdvice]]:
+           capacity: dict[int, dict[str, Any]], source_name: str,
+           width: int | None = None) -> tuple[str, list[str], list[TaskAdvice]]:
     """The overall call, its reasons, and one TaskAdvice per task (see the package docstring for the rules).
 
     `groups` are the groups of tasks that may share a network: tasks that do not conflict
-    (``suggest_groups(relatedness, CONFLICT_THRESHOLD)``).
+    (``suggest_groups(relatedness, CONFLICT_THRESHOLD)``). `width`: the number of features of the shared
+    representation (None: unknown).
     """
     n = len(tasks)
     group_of = {t: g for g, members in enumerate(groups) for t in members}
-    too_small, n_flagged, n_conclusive = trunk_too_small(capacity)
+    by_capacity, n_flagged, n_conclusive = trunk_too_small(capacity)
+    narrow = narrow_representation(width, n)
+    too_small = by_capacity or narrow
+    narrow_reason = (f"the shared representation has {width} features for {n} tasks ({(width or 0) / n:.1f} per "
+                     f"task, fewer than {MIN_FEATURES_PER_TASK}): the tasks would compete for the same directions, "
+                     f"so the trunk looks too small for all of them at once (condition 3); separate networks, or a "
+                     f"trunk with at least {MIN_FEATURES_PER_TASK * n} features")
+    capacity_reason = (f"the capacity check flags {n_flagged} of the {n_conclusive} tasks it could judge: the trunk "
+                       "looks too small to hold them all (condition 3); separate networks, or a bigger trunk")
     advice: list[TaskAdvice] = []
     for t, task in enumerate(tasks):
         g = group_of[t]
@@ -172,7 +205,8 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
         k = int(known[t])
         if k == 0:
             item.reasons.append("it has no known label in the training split, so it cannot be trained at all")
-        elif t in capacity and capacity[t].get("flagged"):
+        elif t in capacity and capacity[t].get("flagged") and (too_small or _transfer_source(
+                t, relatedness, known, capacity) is not None):
             c = capacity[t]
             held = (f"; on held-out probe rows its own network reaches AP {c['held_own_ap']:.2f} against "
                     f"{c['held_shared_ap']:.2f}" if np.isfinite(c.get("held_own_ap", np.nan))
@@ -192,9 +226,7 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
                 item.reasons.append(f"{fit} (condition 3: the shared network may be too small for it); give it its "
                                     "own network, or try a bigger trunk")
         elif too_small:
-            item.reasons.append(
-                f"the capacity check flags {n_flagged} of the {n_conclusive} tasks it could judge: the trunk "
-                f"looks too small to hold them all (condition 3); separate networks, or a bigger trunk")
+            item.reasons.append(narrow_reason if narrow else capacity_reason)
         elif len(members) < 2:
             if partner is None:
                 item.reasons.append("its relatedness to the other tasks could not be measured (no co-labelled "
@@ -235,6 +267,12 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
                 item.reasons.append(f"the others' {group_labels} labels may still train low-level features it "
                                     "shares with them (independent labels give orthogonal gradients at the "
                                     "representation even when the features below are shared)")
+            if t in capacity and capacity[t].get("flagged"):
+                c = capacity[t]
+                item.reasons.append(
+                    f"warning: the capacity check flags it (the shared network removed {c['shared_explained']:.0%} "
+                    f"of its baseline loss, its own network {c['own_explained']:.0%}); one flagged task is weak "
+                    "evidence, so it keeps sharing: confirm with `multitask compare`, or give it its own network")
         advice.append(item)
 
     # groups in which at least two tasks really share
@@ -265,6 +303,9 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
     if n == 1:
         call = CALL_SEPARATE
         reasons.append("there is only one task: nothing to share")
+    elif narrow:
+        call = CALL_SEPARATE
+        reasons.append(narrow_reason)
     elif too_small:
         call = CALL_SEPARATE
         reasons.append(f"the capacity check flags {n_flagged} of the {n_conclusive} tasks it could judge (the "
@@ -297,6 +338,6 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
         reasons.append("transfer: " + "; ".join(f"{a.task} from {a.source}" for a in transfers))
     flagged = [tasks[t] for t, c in capacity.items() if c.get("flagged")]
     if flagged and not too_small:
-        reasons.append(f"the shared network fits {len(flagged)} task(s) clearly worse than their own networks "
-                       f"({', '.join(flagged)}): it may be too small for them; a bigger trunk may let them share")
+        reasons.append(f"the capacity check flags {len(flagged)} task(s) ({', '.join(flagged)}), too few to call "
+                       "the trunk too small: they share, with a warning (see their reasons)")
     return call, reasons, advice
