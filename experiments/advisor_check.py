@@ -14,18 +14,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common as C  # noqa: E402
 
-MISSES = """**Where the first calibration missed, and why.** Every miss was a setting where the shared network loses for capacity
-((a): 64 features for 100 tasks; (b): widths 2–8; (d) r = 0: six private detectors in one small trunk) or where
-a single capacity flag split off one task ((b) width 4 and 16, (d) r = 0.5: the groups approach was then no better
-than the shared network, or not good enough). The relatedness measurements cannot see capacity: they are ≈ 0 for
-independent tasks whether or not the trunk can hold them, and −0.06 at every width in (b). The capacity check is
-the only capacity signal, and after the default probe (200 steps, 4 epochs of its rows) it is mostly inconclusive
-or noisy: the own networks of (a) see ~170 rows with a handful of positives, and in (b) it flags tasks at every
-width, including width 32 where the shared network wins. Longer probes (tried: 1,500–2,000 steps on (d)) make
-both networks memorise their rows and the gap points the wrong way. What would catch these cases is a
-held-out comparison long enough to resemble the real training, i.e. a small `multitask compare`; the second
-calibration's features-per-task rule (above) is the cheap proxy now in place, and a "one shared network" call on
-tasks with near-zero relatedness should still be confirmed with `multitask compare`."""
+MISSES = """**Where the first calibration missed, and why.** Every miss was a setting where the shared network loses for
+capacity ((a): 64 features for 100 tasks; (b): widths 2–8; (d) r = 0: six private detectors in one small trunk)
+or where a single capacity flag split off one task ((b) width 4 and 16, (d) r = 0.5: the groups approach was
+then no better than the shared network, or not good enough). The relatedness measurements cannot see capacity:
+they are ≈ 0 for independent tasks whether or not the trunk can hold them, and −0.06 at every width in (b). The
+capacity check is the only capacity signal, and after the default probe (200 steps, 4 epochs of its rows) it is
+mostly inconclusive or noisy: the own networks of (a) see ~170 rows with a handful of positives, and in (b) it
+flags tasks at every width, including width 32 where the shared network wins. Longer probes (tried: 1,500–2,000
+steps on (d)) make both networks memorise their rows and the gap points the wrong way. What would catch these
+cases is a held-out comparison long enough to resemble the real training, i.e. a small `multitask compare`; the
+second calibration's features-per-task rule (above) is the cheap proxy now in place, and a "one shared network"
+call on tasks with near-zero relatedness should still be confirmed with `multitask compare`."""
 
 SECOND_CALIBRATION = """**Second calibration: a capacity rule the probe does not need.** The first calibration's misses
 were all cases where the shared network loses for lack of capacity, which neither the relatedness measures nor a short
