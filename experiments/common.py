@@ -11,13 +11,10 @@ import contextlib
 import io
 import json
 import os
-import platform
 import re
-import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,26 +40,18 @@ SHARED_NET, SEPARATE, GROUPS, TRANSFER = "shared", "separate", "groups", "transf
 # ------------------------------------------------------------------------------------------------ machine
 
 
-def machine() -> str:
-    """CPU model, cores, torch version and date: written beside every number."""
-    device = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                device = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{device}, {os.cpu_count()} cores (torch on {torch.get_num_threads()} thread), torch "
-            f"{torch.__version__}, {date.today().isoformat()}")
+def _benchmark_common() -> Any:
+    """benchmarks/common.py (machine description, git revision), loaded by path: both folders name it common."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_common", ROOT / "benchmarks" / "common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+_BENCHMARK_COMMON = _benchmark_common()
+machine, git_revision = _BENCHMARK_COMMON.machine, _BENCHMARK_COMMON.git_revision
 
 
 def log(message: str) -> None:

@@ -67,11 +67,18 @@ def new_run_dir(config: RunConfig, default_stem: str = "run") -> Path:
     return candidate
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """Numbers, arrays and containers as JSON-ready Python values; NaN and ±inf become None.
+
+    >>> jsonable({"a": np.array([1.0, np.nan]), "b": (np.int64(2), Path("x"))})
+    {'a': [1.0, None], 'b': [2, 'x']}
+    """
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -83,7 +90,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(path: Path, value: Any) -> None:
     """JSON with NaN written as null (strict JSON)."""
-    path.write_text(json.dumps(_jsonable(value), indent=2, allow_nan=False) + "\n")
+    path.write_text(json.dumps(jsonable(value), indent=2, allow_nan=False) + "\n")
 
 
 def save_run(path: Path, config: RunConfig, network: MultiTaskNetwork, tasks: tuple[str, ...],

@@ -13,6 +13,7 @@ import numpy as np
 
 from multitask.advise.rules import TaskAdvice
 from multitask.advise.stats import FAVOURABLE_LABELS, FAVOURABLE_TASKS
+from multitask.runs import jsonable
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -24,21 +25,8 @@ MATRIX_MAX_TASKS = 15
 """Markdown and terminal output show full matrices up to this many tasks, else the most related pairs."""
 
 
-def plain(value: Any) -> Any:
-    """Numbers, arrays and containers as JSON-ready Python values; NaN and ±inf become None."""
-    if isinstance(value, np.ndarray):
-        return plain(value.tolist())
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
+plain = jsonable
+"""Numbers, arrays and containers as JSON-ready values (NaN → None): :func:`multitask.runs.jsonable`."""
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
