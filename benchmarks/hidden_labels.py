@@ -34,6 +34,14 @@ their task is known) overtake the shared one; normalising each task by its own k
 (`loss.normalization: known`) keeps the step size and is the setting to use when most labels are unknown."""
 
 
+def trainable_tasks(table) -> list[str]:
+    """Tasks with known positive and negative labels in the training split."""
+    train = table.part("train")
+    positives = ((train.targets > 0.5) & train.known).sum(axis=0)
+    negatives = ((train.targets <= 0.5) & train.known).sum(axis=0)
+    return [t for t, p, n in zip(table.tasks, positives, negatives, strict=True) if p > 0 and n > 0]
+
+
 def unknown_as_negative(hidden, original):
     """Where a label was hidden, claim it is known and 0 — what a tool without unknown labels forces."""
     was_hidden = original.known & ~hidden.known
@@ -88,14 +96,19 @@ def main() -> None:
         config, table = dataset(name, args)
         seeds = args.seeds or (2 if name == "roadsign" else 3)
         curves = {k: np.zeros((len(fractions), seeds)) for k in APPROACHES}
+        dropped: dict[str, set[str]] = {}
         for i, fraction in enumerate(fractions):
             for seed in range(seeds):
-                hidden = table.hide_labels(fraction, seed=seed)
+                hidden, source = table.hide_labels(fraction, seed=seed), table
+                trainable = trainable_tasks(hidden)
+                if len(trainable) < hidden.n_tasks:  # a rare task lost every positive: drop it from every approach
+                    dropped.setdefault(f"{fraction:.0%}", set()).update(set(hidden.tasks) - set(trainable))
+                    hidden, source = hidden.select_tasks(trainable), table.select_tasks(trainable)
                 out = args.out / name / f"hide{fraction:g}" / f"seed{seed}"
                 cfg = config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})})
                 known_cfg = cfg.model_copy(update={"loss": cfg.loss.model_copy(update={"normalization": "known"})})
                 variants = {"masked": (hidden, "shared", cfg), "masked_known": (hidden, "shared", known_cfg),
-                            "negative": (unknown_as_negative(hidden, table), "shared", cfg),
+                            "negative": (unknown_as_negative(hidden, source), "shared", cfg),
                             "separate": (hidden, "separate", cfg)}
                 for key, (variant, approach, variant_cfg) in variants.items():
                     if args.reuse and (out / key / "comparison.json").exists():
@@ -129,6 +142,10 @@ def main() -> None:
                        f"{known_cost:.2f} with `loss.normalization: known` (target ≤ 1 on road-sign); the masked "
                        f"loss {'beats' if beats else 'does not always beat'} unknown-as-negative at every hidden "
                        "fraction above 0.")
+        if dropped:
+            left_out = "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in dropped.items())
+            verdict += (" Tasks left out where hiding took every training positive of a rare task (from all "
+                        f"approaches alike, for that seed): {left_out}.")
         sections.append("\n\n".join([f"### {name}", markdown_table(
             ["hidden", *APPROACHES.values(), "masked: change (mAP points)", "masked, known: change"], rows),
             verdict]))
