@@ -169,8 +169,8 @@ def main() -> None:
     body = "\n\n".join([
         "## Speed: one training step as tasks are added",
         "Forward + backward + AdamW step, small_cnn (width 32, depth 4), 64-px images, batch 64, 30 % of labels "
-        "unknown; the fastest of the timed steps (10 after 3 warm-up steps; 3 after 1 for the configurations whose step "
-        "takes seconds: 40 separate networks, full-Jacobian modes, cross-stitch at T = 40), each "
+        "unknown; the fastest of the timed steps (10 after 3 warm-up steps; 3 after 1 for the configurations whose "
+        "step takes seconds: 40 separate networks, full-Jacobian modes, cross-stitch at T = 40), each "
         f"configuration in its own process with {args.threads} torch thread(s). Peak memory is the growth of the "
         "process's peak resident memory from before the first step to the end (activations, gradients, optimizer "
         "state; CPU).",

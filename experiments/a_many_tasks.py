@@ -32,14 +32,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--wide", type=int, default=32, help="also a shared network this wide (0: not)")
-    parser.add_argument("--no-doc", action="store_true")
-    parser.add_argument("--doc-only", action="store_true", help="rewrite the doc section from the saved JSON")
+    C.add_doc_options(parser)
     args = parser.parse_args()
-    if args.doc_only:
-        data = C.load_json("a")
-        if data is None:
-            sys.exit("no runs/experiments/a.json: run the experiment first")
-        write_doc(data)
+    if C.rewrite_doc_only(args, "a", write_doc):
         return
     start = time.perf_counter()
 
@@ -70,38 +65,12 @@ def main() -> None:
         wide = {**wide_numbers, "width": args.wide,
                 "difference_separate_minus_wide": C.diff_dict(both.difference("separate", None)),
                 "task_difference": {t: C.diff_dict(both.difference("separate", t)) for t in comparison.tasks}}
-    shared, separate = numbers["approaches"]["shared"], numbers["approaches"]["separate"]
     tasks = numbers["tasks"]
-    ap_shared = np.array([shared["task_ap"][t] for t in tasks])
-    ap_separate = np.array([separate["task_ap"][t] for t in tasks])
-    diffs = separate["task_difference"]
-    delta = np.array([-diffs[t]["mean"] for t in tasks])  # shared − separate
-    better_shared = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] < 0]
-    better_separate = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] > 0]
     positives = {t: int(v) for t, v in zip(tasks, table.part("test").positives().tolist(), strict=True)}
     check = {"setting": f"(a) {len(tasks)} tasks × ~{args.per_task} labels", "advisor": advice["recommendation"],
              "advisor_approach": C.approach_of_call(advice["recommendation"]), "winner": winner,
              "match": C.approach_of_call(advice["recommendation"]) == winner,
              "relatedness_median": advice["relatedness_median"], "capacity_flagged": advice["capacity_flagged"]}
-
-    plt = C.pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.scatter(ap_separate, ap_shared, s=12)
-    for t in better_shared + better_separate:
-        i = tasks.index(t)
-        left.scatter([ap_separate[i]], [ap_shared[i]], s=24, facecolors="none",
-                     edgecolors="tab:green" if t in better_shared else "tab:red")
-    left.plot([0, 1], [0, 1], color="grey", lw=0.8)
-    left.set_xlabel("test AP, isolated network")
-    left.set_ylabel("test AP, shared network")
-    left.set_title(f"{len(tasks)} tasks (green/red: shared significantly better/worse)", fontsize=9)
-    right.hist(delta, bins=25)
-    right.axvline(0, color="grey", lw=0.8)
-    right.set_xlabel("AP shared − isolated, per task")
-    right.set_ylabel("tasks")
-    fig.tight_layout()
-    fig.savefig(C.plot_path("a"), dpi=110)
-    plt.close(fig)
 
     seconds = time.perf_counter() - start
     data = {"args": vars(args), "numbers": numbers, "winner": winner, "advice": advice, "checks": [check],
@@ -123,6 +92,26 @@ def write_doc(data: dict) -> None:
     delta = np.array([-diffs[t]["mean"] for t in tasks])  # shared − separate
     better_shared = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] < 0]
     better_separate = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] > 0]
+
+    plt = C.pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.scatter(ap_separate, ap_shared, s=12)
+    for t in better_shared + better_separate:
+        i = tasks.index(t)
+        left.scatter([ap_separate[i]], [ap_shared[i]], s=24, facecolors="none",
+                     edgecolors="tab:green" if t in better_shared else "tab:red")
+    left.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    left.set_xlabel("test AP, isolated network")
+    left.set_ylabel("test AP, shared network")
+    left.set_title(f"{len(tasks)} tasks (green/red: shared significantly better/worse)", fontsize=9)
+    right.hist(delta, bins=25)
+    right.axvline(0, color="grey", lw=0.8)
+    right.set_xlabel("AP shared − isolated, per task")
+    right.set_ylabel("tasks")
+    fig.tight_layout()
+    fig.savefig(C.plot_path("a"), dpi=110)
+    plt.close(fig)
+
     q = [0.1, 0.25, 0.5, 0.75, 0.9]
 
     def quantiles(values: np.ndarray) -> str:

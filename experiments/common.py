@@ -356,6 +356,23 @@ def approach_of_call(call: str) -> str:
 # ------------------------------------------------------------------------------------------------ output
 
 
+def add_doc_options(parser: Any) -> None:
+    """--no-doc (run, write nothing to docs) and --doc-only (rewrite the section from the saved JSON)."""
+    parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--doc-only", action="store_true", help="rewrite the doc section from the saved JSON")
+
+
+def rewrite_doc_only(args: Any, name: str, write_doc: Any) -> bool:
+    """With --doc-only: rewrite experiment `name`'s section from runs/experiments/NAME.json; True if it did."""
+    if not args.doc_only:
+        return False
+    data = load_json(name)
+    if data is None:
+        raise SystemExit(f"no runs/experiments/{name}.json: run the experiment first")
+    write_doc(data)
+    return True
+
+
 def save_json(name: str, data: dict[str, Any]) -> Path:
     path = RUNS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

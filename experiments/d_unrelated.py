@@ -32,14 +32,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--relatedness", default="0,0.5,1")
     parser.add_argument("--advise", default="0,0.5,1", help="relatedness values at which the advisor runs")
-    parser.add_argument("--no-doc", action="store_true")
-    parser.add_argument("--doc-only", action="store_true", help="rewrite the doc section from the saved JSON")
+    C.add_doc_options(parser)
     args = parser.parse_args()
-    if args.doc_only:
-        data = C.load_json("d")
-        if data is None:
-            sys.exit("no runs/experiments/d.json: run the experiment first")
-        write_doc(data)
+    if C.rewrite_doc_only(args, "d", write_doc):
         return
     start = time.perf_counter()
 
