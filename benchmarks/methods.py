@@ -4,6 +4,7 @@
 multi-task network against the single-task networks: Δm = 100 · mean_j (AP_j − AP_j^single) / AP_j^single.
 
     python benchmarks/methods.py                  # road-sign and yeast, 3 seeds, writes docs/benchmarks.md
+    python benchmarks/methods.py --reuse          # the same, loading the comparisons that already finished
     python benchmarks/methods.py --datasets yeast --seeds 1 --methods equal,mgda   # a quick look
 """
 
@@ -50,9 +51,15 @@ def main() -> None:
     parser.add_argument("--feature-epochs", type=int, default=60)
     parser.add_argument("--normalization", default="known", help="loss.normalization for every method")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-methods")
+    parser.add_argument("--reuse", action="store_true", help="load finished comparisons instead of retraining")
     args = parser.parse_args()
 
-    from multitask.compare import compare
+    from multitask.compare import Comparison, compare
+
+    def comparison(config, table, approach: str, out_dir: Path) -> Comparison:
+        if args.reuse and (out_dir / "comparison.json").exists():
+            return Comparison.load(out_dir)
+        return compare(config, table, approaches=(approach,), seeds=args.seeds, out_dir=out_dir, report=False)
     from multitask.config import build_config
     from multitask.weighting import WEIGHTINGS
 
@@ -64,15 +71,13 @@ def main() -> None:
         values["train"] = {**values["train"], "progress": False}
         base = build_config(values)
         out = args.out / name
-        separate = compare(base, table, approaches=("separate",), seeds=args.seeds, out_dir=out / "separate",
-                           report=False)
+        separate = comparison(base, table, "separate", out / "separate")
         tasks = separate.tasks
         single = np.array([separate.mean("separate", t) for t in tasks])
         rows = [["separate networks", f"{np.nanmean(single):.4f}", "", "0.00 (reference)", ""]]
         for method in methods:
             config = build_config({**values, "train": {**values["train"], "weighting": method}})
-            result = compare(config, table, approaches=("shared",), seeds=args.seeds, out_dir=out / method,
-                             report=False)
+            result = comparison(config, table, "shared", out / method)
             per_seed = np.array([[r.metric(t) for t in tasks] for r in result.results["shared"]])
             maps = np.nanmean(per_seed, axis=1)
             delta = 100 * np.nanmean((per_seed - single) / single, axis=1)
