@@ -160,7 +160,10 @@ def main() -> None:
         print(json.dumps(interleaved_worker(job) if "specs" in job else worker(job)))
         return
 
+    import torch
     from common import markdown_table, write_section
+
+    torch.set_num_threads(args.threads)  # what the footer reports: the workers' thread count
 
     from multitask.models.network import SHARING
     from multitask.weighting import WEIGHTINGS
