@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="224")
     parser.add_argument("--trunk-lr-scales", default="1,0.1", help="trunk learning rate = lr × this (a pretrained "
                         "trunk often wants a smaller step than its new heads)")
+    parser.add_argument("--hide", default="0", help="fractions of the training and validation labels hidden "
+                        "(seeded per seed, as in hidden_labels.py); test labels stay known")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-roadsign-resolution")
     parser.add_argument("--reuse", action="store_true", help="load finished comparisons instead of retraining")
     parser.add_argument("--no-doc", action="store_true")
@@ -37,10 +39,13 @@ def main() -> None:
 
     from multitask.compare import Comparison, compare
     from multitask.config import build_config
+    from multitask.labels import read_data
 
     rows, tasks = [], ()
     scales = [float(scale) for scale in args.trunk_lr_scales.split(",")]
-    for size, scale in ((int(size), scale) for size in args.sizes.split(",") for scale in scales):
+    hides = [float(fraction) for fraction in args.hide.split(",")]
+    settings = [(int(size), scale, hide) for hide in hides for size in args.sizes.split(",") for scale in scales]
+    for size, scale, hide in settings:
         config = build_config({
             "root": str(args.out), "data": {"path": str(DATA / "labels.csv"), "images": str(DATA / "images"),
                                             "image_size": size},
@@ -48,27 +53,35 @@ def main() -> None:
             "train": {"epochs": args.epochs, "batch_size": 32, "lr": 1e-3, "patience": None, "warmup_epochs": 1,
                       "trunk_lr_scale": scale, "progress": False},
         })
-        out = args.out / f"{size}px-trunk{scale:g}"
+        out = args.out / (f"{size}px-trunk{scale:g}" + (f"-hide{hide:g}" if hide else ""))
         if args.reuse and (out / "comparison.json").exists():
             result = Comparison.load(out)
+        elif hide:  # one seeded hiding per seed, like hidden_labels.py
+            table = read_data(config.data)
+            results = [compare(config, table.hide_labels(hide, seed=seed), approaches=("shared",), seeds=[seed],
+                               out_dir=out / f"hidden-seed{seed}", report=False) for seed in range(args.seeds)]
+            result = Comparison(results[0].tasks, {"shared": [r for c in results for r in c.results["shared"]]}, out,
+                                results[0].train_known)
+            result.save(out)
         else:
             result = compare(config, approaches=("shared",), seeds=args.seeds, out_dir=out, report=False)
         per_task = [result.cell("shared", t, "average_precision") for t in result.tasks]
         maps = result.values("shared", None)
         seconds = np.mean([r.train_seconds for r in result.results["shared"]])
-        rows.append([f"{size} px", f"{scale:g}", *per_task, f"{maps.mean():.3f} ± {maps.std():.3f}", f"{seconds:.0f}"])
+        rows.append([f"{size} px", f"{scale:g}", f"{hide:.0%}", *per_task, f"{maps.mean():.3f} ± {maps.std():.3f}",
+                     f"{seconds:.0f}"])
         print(rows[-1], flush=True)
         tasks = result.tasks
     body = "\n\n".join([
         "### Resolution and trunk learning rate: the pretrained shared network",
         f"Same recipe as above (MobileNetV2 from ImageNet weights, {args.epochs} epochs, lr 1e-3 for the heads), "
         f"{args.seeds} seeds; `train.trunk_lr_scale` multiplies the trunk's learning rate.",
-        markdown_table(["image size", "trunk lr scale", *[f"AP {t}" for t in tasks], "test mAP",
+        markdown_table(["image size", "trunk lr scale", "labels hidden", *[f"AP {t}" for t in tasks], "test mAP",
                         "training time per seed (s)"], rows)])
     print(body)
     if args.seeds >= 3 and not args.no_doc:
         write_section("roadsign-resolution", body, "python benchmarks/roadsign_resolution.py --sizes "
-                      f"{args.sizes} --trunk-lr-scales {args.trunk_lr_scales}")
+                      f"{args.sizes} --trunk-lr-scales {args.trunk_lr_scales} --hide {args.hide}")
 
 
 if __name__ == "__main__":
