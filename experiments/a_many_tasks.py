@@ -31,19 +31,20 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--wide", type=int, default=32, help="also a shared network this wide (0: not)")
+    parser.add_argument("--wide", default="32", help="also shared networks this wide (comma-separated; 0: none)")
+    parser.add_argument("--add-wide", default=None, help="train only shared networks of these widths, reusing the "
+                        "saved comparison, and rewrite the section")
     C.add_doc_options(parser)
     args = parser.parse_args()
     if C.rewrite_doc_only(args, "a", write_doc):
         return
+    if args.add_wide:
+        add_wide(args)
+        return
     start = time.perf_counter()
 
     out = C.fresh(C.RUNS / "a")
-    path = C.scenes("a_scenes", n_images=args.images, image_size=32, extra_tasks=args.tasks - 4, seed=0,
-                    workers=1)
-    full = C.read(path)
-    n_train = int((full.split == "train").sum())
-    table = full.hide_labels(1 - args.per_task / n_train, seed=0)
+    table, n_train = scenes_table(args)
     config = C.image_config(out, width=args.width, epochs=args.epochs)
     C.log(f"(a) {table.n_tasks} tasks, {n_train} training rows")
     advice = C.run_advice(config, table, out / "advice")
@@ -52,19 +53,7 @@ def main() -> None:
                                       groups=groups)
     numbers = C.comparison_numbers(comparison, walls)
     winner = C.measured_winner(comparison)
-    wide = None
-    if args.wide:
-        from multitask.compare import Comparison
-
-        wide_config = C.image_config(out, width=args.wide, epochs=args.epochs)
-        wide_comparison, wide_walls = C.run_compare(wide_config, table, ["shared"], out / f"wide{args.wide}",
-                                                    seeds=range(args.seeds))
-        both = Comparison(comparison.tasks, {"wide": wide_comparison.results["shared"],
-                                             "separate": comparison.results["separate"]}, out, comparison.train_known)
-        wide_numbers = C.comparison_numbers(wide_comparison, wide_walls)["approaches"]["shared"]
-        wide = {**wide_numbers, "width": args.wide,
-                "difference_separate_minus_wide": C.diff_dict(both.difference("separate", None)),
-                "task_difference": {t: C.diff_dict(both.difference("separate", t)) for t in comparison.tasks}}
+    wides = [train_wide(table, comparison, out, width, args.epochs) for width in widths_of(args.wide)]
     tasks = numbers["tasks"]
     positives = {t: int(v) for t, v in zip(tasks, table.part("test").positives().tolist(), strict=True)}
     check = {"setting": f"(a) {len(tasks)} tasks × ~{args.per_task} labels", "advisor": advice["recommendation"],
@@ -74,15 +63,70 @@ def main() -> None:
 
     seconds = time.perf_counter() - start
     data = {"args": vars(args), "numbers": numbers, "winner": winner, "advice": advice, "checks": [check],
-            "wide": wide, "test_positives": positives, "n_train": n_train, "seconds": seconds}
+            "wides": wides, "test_positives": positives, "n_train": n_train, "seconds": seconds}
     C.save_json("a", data)
     if not args.no_doc:
         write_doc(data)
 
 
+def widths_of(text: str) -> list[int]:
+    return [int(w) for w in str(text).split(",") if int(w) > 0]
+
+
+def scenes_table(args: argparse.Namespace):
+    """The experiment's table: generated scenes (cached) with the seeded label hiding."""
+    full = C.read(C.scenes("a_scenes", n_images=args.images, image_size=32, extra_tasks=args.tasks - 4, seed=0,
+                           workers=1))
+    n_train = int((full.split == "train").sum())
+    return full.hide_labels(1 - args.per_task / n_train, seed=0), n_train
+
+
+def train_wide(table, comparison, out, width: int, epochs: int) -> dict:
+    """A shared network `width` wide, compared with the isolated networks of `comparison`."""
+    from multitask.compare import Comparison
+
+    config = C.image_config(out, width=width, epochs=epochs)
+    wide_comparison, walls = C.run_compare(config, table, ["shared"], out / f"wide{width}",
+                                           seeds=range(len(comparison.results["separate"])))
+    both = Comparison(comparison.tasks, {"wide": wide_comparison.results["shared"],
+                                         "separate": comparison.results["separate"]}, out, comparison.train_known)
+    numbers = C.comparison_numbers(wide_comparison, walls)["approaches"]["shared"]
+    return {**numbers, "width": width, "difference_separate_minus_wide": C.diff_dict(both.difference("separate", None)),
+            "task_difference": {t: C.diff_dict(both.difference("separate", t)) for t in comparison.tasks}}
+
+
+def add_wide(args: argparse.Namespace) -> None:
+    """Shared networks of more widths against the saved isolated networks; the section is rewritten."""
+    from multitask.compare import Comparison
+
+    data = C.load_json("a")
+    if data is None:
+        raise SystemExit("no runs/experiments/a.json: run the experiment first")
+    start = time.perf_counter()
+    saved = argparse.Namespace(**data["args"])
+    out = C.RUNS / "a"
+    table, _ = scenes_table(saved)
+    comparison = Comparison.load(out / "compare")
+    wides = wides_of(data)
+    done = {w["width"] for w in wides}
+    wides += [train_wide(table, comparison, out, width, saved.epochs) for width in widths_of(args.add_wide)
+              if width not in done]
+    data["wides"] = sorted(wides, key=lambda w: w["width"])
+    data.pop("wide", None)
+    data["args"]["wide"] = ",".join(str(w["width"]) for w in data["wides"])
+    data["seconds"] = data.get("seconds", 0) + time.perf_counter() - start
+    C.save_json("a", data)
+    write_doc(data)
+
+
+def wides_of(data: dict) -> list[dict]:
+    return list(data.get("wides") or ([data["wide"]] if data.get("wide") else []))
+
+
 def write_doc(data: dict) -> None:
     args = argparse.Namespace(**data["args"])
-    numbers, winner, wide, positives = data["numbers"], data["winner"], data["wide"], data["test_positives"]
+    numbers, winner, positives = data["numbers"], data["winner"], data["test_positives"]
+    wides = wides_of(data)
     n_train = data.get("n_train") or round(0.7 * args.images)
     shared, separate = numbers["approaches"]["shared"], numbers["approaches"]["separate"]
     tasks = numbers["tasks"]
@@ -134,17 +178,22 @@ def write_doc(data: dict) -> None:
          ["inference (ms per example, all tasks, 1 thread)", f"{shared['inference_ms_per_example']:.2f}",
           f"{separate['inference_ms_per_example']:.2f}"]])
     wide_text = ""
-    if wide:
-        wd = wide["task_difference"]
-        wide_text = (
-            f"**A wider shared trunk.** The same shared network at width {wide['width']} "
-            f"({wide['parameters']:,} parameters, {separate['parameters'] / wide['parameters']:.0f}× fewer than the "
-            f"{len(tasks)} isolated networks; {wide['train_seconds']:.0f} s of training, "
-            f"{wide['inference_ms_per_example']:.2f} ms per example for all tasks): mAP {wide['map']:.3f}; "
-            f"isolated (width {args.width}) − wide shared: {C.fmt_diff(wide['difference_separate_minus_wide'])}; "
-            f"tasks where the wide shared network is significantly better / worse than the isolated ones: "
-            f"{sum(1 for d in wd.values() if d['significant'] and d['mean'] < 0)} / "
-            f"{sum(1 for d in wd.values() if d['significant'] and d['mean'] > 0)}.")
+    if wides:
+        wide_rows = []
+        for wide in wides:
+            wd = wide["task_difference"]
+            wide_rows.append([
+                wide["width"], f"{wide['parameters']:,}", f"{separate['parameters'] / wide['parameters']:.0f}×",
+                f"{wide['train_seconds']:.0f}", f"{wide['inference_ms_per_example']:.2f}", f"{wide['map']:.3f}",
+                C.fmt_diff(wide["difference_separate_minus_wide"]),
+                f"{sum(1 for d in wd.values() if d['significant'] and d['mean'] < 0)} / "
+                f"{sum(1 for d in wd.values() if d['significant'] and d['mean'] > 0)}"])
+        wide_text = "\n\n".join([
+            "**Wider shared trunks.** The same shared network at larger widths, against the same isolated networks "
+            f"(width {args.width}):",
+            C.markdown_table(["width", "parameters", "fewer than isolated", "training (s)", "ms / example (all tasks)",
+                              "mAP", "isolated − shared [95 % CI]", "tasks significantly better / worse"],
+                             wide_rows)])
     worst = [t for t in sorted(tasks, key=lambda t: -diffs[t]["mean"]) if diffs[t]["mean"] > 0][:5] or ["none"]
     best = [t for t in sorted(tasks, key=lambda t: diffs[t]["mean"]) if diffs[t]["mean"] < 0][:5] or ["none"]
     held = winner == "shared" and delta.mean() >= 0
@@ -179,12 +228,20 @@ def write_doc(data: dict) -> None:
            f"{-delta[ap_separate > np.median(ap_separate)].mean():.2f} AP on average, on the other half "
            f"{-delta[ap_separate <= np.median(ap_separate)].mean():.2f}: the shared trunk is too small to learn "
            f"{len(tasks)} tasks at this width, as (b) finds for 8 tasks below width 32." if not held else "")
-        + (f" A {wide['width']}-wide shared network closes "
-           f"{1 - wide['difference_separate_minus_wide']['mean'] / max(separate['difference']['mean'], 1e-9):.0%} "
-           "of the gap and is still significantly behind, at 1/"
-           f"{separate['parameters'] / wide['parameters']:.0f} of the parameters."
-           if wide and not held and separate["difference"]["mean"] > 0 else "")])
-    C.write_section("a", body, "python experiments/a_many_tasks.py", data.get("seconds"))
+        + "".join(wide_sentence(wide, separate) for wide in wides if not held)])
+    command = "python experiments/a_many_tasks.py" + (f" --wide {args.wide}" if str(args.wide) != "32" else "")
+    C.write_section("a", body, command, data.get("seconds"))
+
+
+def wide_sentence(wide: dict, separate: dict) -> str:
+    """How much of the isolated networks' lead a wider shared network closes."""
+    gap, left = separate["difference"]["mean"], wide["difference_separate_minus_wide"]
+    if gap <= 0:
+        return ""
+    state = ("and is still significantly behind" if left["significant"] and left["mean"] > 0 else
+             "and is significantly ahead" if left["significant"] else "and is no longer significantly different")
+    return (f" A {wide['width']}-wide shared network closes {1 - left['mean'] / gap:.0%} of the gap {state}, at "
+            f"1/{separate['parameters'] / wide['parameters']:.0f} of the parameters.")
 
 
 if __name__ == "__main__":
