@@ -24,15 +24,21 @@ APPROACHES = {"masked": "masked loss (unknown drops out)",
               "negative": "unknown treated as negative", "separate": "separate networks (known labels)",
               "rows": "masked loss, the same label count as whole rows (all labels of fewer examples)"}
 
+LEGEND = {"masked": "masked", "masked_known": "masked, known-label norm.", "negative": "unknown = negative",
+          "separate": "separate networks", "rows": "whole rows, same label count"}
 
 ANALYSIS = """Reading the curves: every road-sign photo has all four labels, so hiding a fraction of them removes that
-fraction of the supervision, with no redundancy to fall back on (527 training photos); the cost of hiding half is
-therefore a real loss of data, not of the method. Treating unknown as negative is far worse: it turns every hidden
-positive into a wrong negative. With the default normalisation (the lecture's J: sums over known labels divided by
-the batch size) a task's gradient shrinks with its fraction of known labels, which at 90 % hidden amounts to a
-ten-times smaller learning rate in the same number of epochs, and separate networks (which only see rows where
-their task is known) overtake the shared one; normalising each task by its own known labels
-(`loss.normalization: known`) keeps the step size and is the setting to use when most labels are unknown."""
+fraction of the supervision, with no redundancy to fall back on (527 training photos). The whole-rows curve is the
+fair reference for the masked loss: the same number of known labels, but as complete rows (what a tool without unknown
+labels could use). The masked loss matches or beats it at 30 and 50 % hidden on both data sets (and at 70 % on yeast),
+so the cost of hiding half the labels on road-sign is the cost of having half the labels, not of the method; the ≤
+1-point target asks for more than the data hold at this recipe. Further out, with the default normalisation, it falls
+behind the whole rows, for the reason below. Treating unknown as negative is far worse: it turns every hidden positive
+into a wrong negative. With the default normalisation (the lecture's J: sums over known labels divided by the batch
+size) a task's gradient shrinks with its fraction of known labels, which at 90 % hidden amounts to a ten-times smaller
+learning rate in the same number of epochs, and separate networks (which only see rows where their task is known)
+overtake the shared one; normalising each task by its own known labels (`loss.normalization: known`) keeps the step
+size and is the setting to use when most labels are unknown."""
 
 
 def trainable_tasks(table) -> list[str]:
@@ -110,7 +116,7 @@ def main() -> None:
 
     fractions = [float(f) for f in args.fractions.split(",")]
     names = args.datasets.split(",")
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.2), squeeze=False)
     sections = []
     for axis, name in zip(axes[0], names, strict=True):
         config, table = dataset(name, args)
@@ -146,13 +152,12 @@ def main() -> None:
             rows.append([f"{fraction:.0%}", *cells,
                          f"{100 * (curves['masked'][i].mean() - curves['masked'][0].mean()):+.2f}",
                          f"{100 * (curves['masked_known'][i].mean() - curves['masked_known'][0].mean()):+.2f}"])
-        for key, label in APPROACHES.items():
+        for key in APPROACHES:
             axis.errorbar([100 * f for f in fractions], curves[key].mean(axis=1), yerr=curves[key].std(axis=1),
-                          marker="o", capsize=3, label=label)
+                          marker="o", capsize=3, label=LEGEND[key])
         axis.set_title(f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         axis.set_xlabel("training labels hidden (%)")
         axis.set_ylabel("test mAP")
-        axis.legend(fontsize=8)
         half = fractions.index(0.5) if 0.5 in fractions else None
         verdict = ""
         if half is not None:
@@ -174,7 +179,8 @@ def main() -> None:
         sections.append("\n\n".join([f"### {name}", markdown_table(
             ["hidden", *APPROACHES.values(), "masked: change (mAP points)", "masked, known: change"], rows),
             verdict]))
-    fig.tight_layout()
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=len(LEGEND), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     plot = ROOT / "docs" / "plots" / "hidden_labels.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(plot, dpi=110)
