@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--wide", default="32", help="also shared networks this wide (comma-separated; 0: none)")
+    parser.add_argument("--wide", default="32,64", help="also shared networks this wide (comma-separated; 0: none)")
     parser.add_argument("--add-wide", default=None, help="train only shared networks of these widths, reusing the "
                         "saved comparison, and rewrite the section")
     C.add_doc_options(parser)
@@ -229,7 +229,7 @@ def write_doc(data: dict) -> None:
            f"{-delta[ap_separate <= np.median(ap_separate)].mean():.2f}: the shared trunk is too small to learn "
            f"{len(tasks)} tasks at this width, as (b) finds for 8 tasks below width 32." if not held else "")
         + "".join(wide_sentence(wide, separate) for wide in wides if not held)])
-    command = "python experiments/a_many_tasks.py" + (f" --wide {args.wide}" if str(args.wide) != "32" else "")
+    command = "python experiments/a_many_tasks.py" + (f" --wide {args.wide}" if str(args.wide) != "32,64" else "")
     C.write_section("a", body, command, data.get("seconds"))
 
 

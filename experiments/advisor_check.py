@@ -114,13 +114,13 @@ def summary(advisor: str | None = None) -> str | None:
     lines = ["## Summary", ""]
     a = data["a"]
     sh, se = a["numbers"]["approaches"]["shared"], a["numbers"]["approaches"]["separate"]
-    wide = a.get("wide")
+    wides = a.get("wides") or ([a["wide"]] if a.get("wide") else [])
     lines.append(f"- **(a) 100 tasks × ~1,000 labels:** shared mAP {sh['map']:.3f} vs 100 isolated networks "
                  f"{se['map']:.3f} (Δ isolated − shared {C.fmt_diff(se['difference'])}) at width "
                  f"{a['args']['width']}, with {se['parameters'] / sh['parameters']:.0f}× fewer parameters and "
                  f"{se['inference_ms_per_example'] / sh['inference_ms_per_example']:.0f}× faster inference"
-                 + (f"; a {wide['width']}-wide shared network: {wide['map']:.3f} (Δ isolated − wide shared "
-                    f"{C.fmt_diff(wide['difference_separate_minus_wide'])})" if wide else "") + ".")
+                 + "".join(f"; a {wide['width']}-wide shared network: {wide['map']:.3f} (Δ isolated − wide shared "
+                           f"{C.fmt_diff(wide['difference_separate_minus_wide'])})" for wide in wides) + ".")
     b = data["b"]
     lines.append("- **(b) width:** gain of sharing (mAP shared − separate) by width: " + ", ".join(
         f"{s['width']}: {-s['numbers']['approaches']['separate']['difference']['mean']:+.3f}"
