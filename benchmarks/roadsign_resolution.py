@@ -22,6 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, markdown_table, write_section  # noqa: E402
 from roadsign import DATA, WEIGHTS  # noqa: E402
 
+MISSED = """Why 0.97 stays out of reach here: the same networks score about 0.98 mAP on the 175 validation photos (the
+epoch kept is chosen there; see the training logs) and 0.958 on the 175 test photos. The test split holds 18 stop
+signs and 25 traffic lights, so one positive ranked below a few negatives moves that task's AP by several points:
+the paired differences in the table above have 95 % intervals about ±2.5 points wide on the macro mean, wider than
+the 1.2 points missing. Going from 128 to 224 px bought 2.1 points; crosswalk and stop are the weak tasks. A tenth
+of the learning rate for the trunk is worse (presumably too slow to adapt the ImageNet features in 12 epochs)."""
+
 
 def verdict(means: dict[tuple[int, float, float], float]) -> str:
     """The best setting against the 0.97 target, and what hiding labels costs there."""
@@ -34,8 +41,9 @@ def verdict(means: dict[tuple[int, float, float], float]) -> str:
     for (size, scale, hide), value in means.items():
         if hide and (size, scale, 0.0) in full:
             text += (f" Hiding {hide:.0%} of the training and validation labels at that recipe ({size} px, scale "
-                     f"{scale:g}) costs {100 * (full[(size, scale, 0.0)] - value):.2f} mAP points (target ≤ 1).")
-    return text
+                     f"{scale:g}) costs {100 * (full[(size, scale, 0.0)] - value):.2f} mAP points (target ≤ 1; "
+                     "7.39 at 96 px in the hidden-labels section below).")
+    return text + ("\n\n" + MISSED if full[best] < 0.97 else "")
 
 
 def main() -> None:
