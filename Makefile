@@ -32,6 +32,7 @@ lint: setup
 bench: setup
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/mulan.py
+	$(PY) benchmarks/mulan_cv.py
 	$(PY) benchmarks/roadsign.py
 	$(PY) benchmarks/roadsign_resolution.py
 	$(PY) benchmarks/hidden_labels.py
