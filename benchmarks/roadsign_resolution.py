@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="224")
     parser.add_argument("--trunk-lr-scales", default="1,0.1", help="trunk learning rate = lr × this (a pretrained "
                         "trunk often wants a smaller step than its new heads)")
-    parser.add_argument("--hide", default="0", help="fractions of the training and validation labels hidden "
+    parser.add_argument("--hide", default="0,0.5", help="fractions of the training and validation labels hidden "
                         "(seeded per seed, as in hidden_labels.py; fractions above 0 at the first trunk lr scale "
                         "only); test labels stay known")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-roadsign-resolution")
