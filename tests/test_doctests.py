@@ -1,0 +1,39 @@
+"""Every example in a docstring runs and prints what it says."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import multitask
+
+
+def _modules_with_examples() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(multitask.__path__, prefix="multitask."):
+        spec = importlib.util.find_spec(info.name)
+        if spec and spec.origin and spec.origin.endswith(".py") and ">>>" in Path(spec.origin).read_text():
+            names.append(info.name)
+    return sorted(names)
+
+
+MODULES = _modules_with_examples()
+
+
+def test_the_examples_are_found() -> None:
+    assert "multitask.weighting.upgrad" in MODULES and "multitask.importers.voc" in MODULES
+    assert len(MODULES) >= 40
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS, verbose=False)
+    if result.attempted == 0:  # examples that need a trained run or a file say so with +SKIP
+        prompts = [line for line in Path(module.__file__).read_text().splitlines() if line.lstrip().startswith(">>>")]
+        assert prompts and all("+SKIP" in line for line in prompts), f"{name}: examples doctest could not collect"
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
