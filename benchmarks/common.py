@@ -49,13 +49,25 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def replace_section(text: str, name: str, block: str, order: Sequence[str] = ()) -> str:
+    """`text` with its section ``<!-- name:start -->`` … ``<!-- name:end -->`` replaced by `block`; a section not
+    there yet goes before the first section after `name` in `order` that is present, else at the end."""
+    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text)
+    later = [n for n in order[order.index(name) + 1:] if f"<!-- {n}:start -->" in text] if name in order else []
+    if later:
+        marker = f"<!-- {later[0]}:start -->"
+        return text.replace(marker, block + "\n\n" + marker, 1)
+    return text.rstrip() + "\n\n" + block + "\n"
+
+
 def write_section(name: str, body: str, command: str) -> None:
     """Replace (or append) the section `name` of docs/benchmarks.md, with its command and machine."""
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\nEvery table below was written by the script named " \
         "beside it; rerun the command to reproduce it.\n"
     block = (f"<!-- {name}:start -->\n{body.strip()}\n\nReproduce: `{command}` — measured on {machine()}, "
              f"commit {git_revision()}.\n<!-- {name}:end -->")
-    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = replace_section(text, name, block)
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(text)

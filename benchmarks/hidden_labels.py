@@ -43,10 +43,10 @@ size and is the setting to use when most labels are unknown."""
 
 def trainable_tasks(table) -> list[str]:
     """Tasks with known positive and negative labels in the training split."""
-    train = table.part("train")
-    positives = ((train.targets > 0.5) & train.known).sum(axis=0)
-    negatives = ((train.targets <= 0.5) & train.known).sum(axis=0)
-    return [t for t, p, n in zip(table.tasks, positives, negatives, strict=True) if p > 0 and n > 0]
+    from multitask.labels import untrainable_tasks
+
+    left_out = untrainable_tasks(table)
+    return [t for t in table.tasks if t not in left_out]
 
 
 def unknown_as_negative(hidden, original):

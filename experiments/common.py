@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -52,6 +51,7 @@ def _benchmark_common() -> Any:
 
 _BENCHMARK_COMMON = _benchmark_common()
 machine, git_revision = _BENCHMARK_COMMON.machine, _BENCHMARK_COMMON.git_revision
+markdown_table, replace_section = _BENCHMARK_COMMON.markdown_table, _BENCHMARK_COMMON.replace_section
 
 
 def log(message: str) -> None:
@@ -391,12 +391,6 @@ def groups_note(numbers: dict[str, Any]) -> str:
     return "" if not g else f" (groups {g['map']:.3f}, Δ groups − shared {fmt_diff(g['difference'])})"
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 DOC_HEADER = """# Experiments: when does one shared network beat separate networks?
 
 Five experiments on the claims of the multi-task lecture, and a check of `multitask advise` against them. Every
@@ -418,16 +412,7 @@ def write_section(name: str, body: str, command: str | None = None, seconds: flo
         footer = f"\n\nReproduce: `{command}`" + (f" ({seconds / 60:.1f} min)" if seconds else "") + \
             f" — measured on {machine()}, commit {git_revision()} + working tree."
     block = f"<!-- {name}:start -->\n{body.strip()}{footer}\n<!-- {name}:end -->"
-    pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        later = [n for n in ORDER[ORDER.index(name) + 1:] if f"<!-- {n}:start -->" in text] if name in ORDER else []
-        if later:
-            marker = f"<!-- {later[0]}:start -->"
-            text = text.replace(marker, block + "\n\n" + marker, 1)
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
+    text = replace_section(text, name, block, ORDER)
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
 

@@ -290,20 +290,36 @@ def _check_images(paths: np.ndarray, ids: np.ndarray, file: str | Path, column: 
     return ok
 
 
-def check_trainable(table: LabelTable) -> None:
-    """Every task needs known labels of both classes in the training split."""
+def untrainable_tasks(table: LabelTable) -> dict[str, str]:
+    """Tasks that cannot be trained, each with the reason: no known label, or only one class, in the training split.
+
+    >>> t = label_table_from_arrays(np.zeros((4, 1)), np.array([[1, 0], [0, np.nan], [1, np.nan], [0, 1]]),
+    ...                             split=np.array(["train", "train", "val", "val"]), tasks=["a", "b"])
+    >>> untrainable_tasks(t)["b"]
+    'task has only one class in the training split (all 1 known labels are negative); drop the task or add labels'
+    >>> list(untrainable_tasks(t.select_tasks(["a"])))
+    []
+    """
     train = table.split == "train"
-    if not train.any():
-        raise LabelError("no training rows (split column has no 'train')", file=table.source)
+    reasons = {}
     for j, task in enumerate(table.tasks):
         known = table.known[train, j]
-        if not known.any():
-            raise LabelError("task has no known label in the training split", file=table.source, column=task)
         positives = int((table.targets[train, j][known] > 0.5).sum())
-        if positives in (0, int(known.sum())):
+        if not known.any():
+            reasons[task] = "task has no known label in the training split"
+        elif positives in (0, int(known.sum())):
             only = "positive" if positives else "negative"
-            raise LabelError(f"task has only one class in the training split (all {int(known.sum())} known "
-                             f"labels are {only}); drop the task or add labels", file=table.source, column=task)
+            reasons[task] = (f"task has only one class in the training split (all {int(known.sum())} known labels "
+                             f"are {only}); drop the task or add labels")
+    return reasons
+
+
+def check_trainable(table: LabelTable) -> None:
+    """Every task needs known labels of both classes in the training split."""
+    if not (table.split == "train").any():
+        raise LabelError("no training rows (split column has no 'train')", file=table.source)
+    for task, reason in untrainable_tasks(table).items():
+        raise LabelError(reason, file=table.source, column=task)
 
 
 def label_table_from_frame(

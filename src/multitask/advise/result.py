@@ -25,10 +25,6 @@ MATRIX_MAX_TASKS = 15
 """Markdown and terminal output show full matrices up to this many tasks, else the most related pairs."""
 
 
-plain = jsonable
-"""Numbers, arrays and containers as JSON-ready values (NaN → None): :func:`multitask.runs.jsonable`."""
-
-
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -98,7 +94,7 @@ class Advice:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-ready values (NaN → None)."""
-        return plain({
+        return jsonable({
             "source": self.source,
             "tasks": self.tasks,
             "recommendation": self.recommendation,

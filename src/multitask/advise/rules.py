@@ -203,10 +203,11 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
         partner, partner_r = _best_partner(relatedness, t)
         item = TaskAdvice(task, CALL_SEPARATE, group=g)
         k = int(known[t])
+        flagged = t in capacity and bool(capacity[t].get("flagged"))
+        source = _transfer_source(t, relatedness, known, capacity) if flagged and k else None
         if k == 0:
             item.reasons.append("it has no known label in the training split, so it cannot be trained at all")
-        elif t in capacity and capacity[t].get("flagged") and (too_small or _transfer_source(
-                t, relatedness, known, capacity) is not None):
+        elif flagged and (too_small or source is not None):
             c = capacity[t]
             held = (f"; on held-out probe rows its own network reaches AP {c['held_own_ap']:.2f} against "
                     f"{c['held_shared_ap']:.2f}" if np.isfinite(c.get("held_own_ap", np.nan))
@@ -215,13 +216,12 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
                    f"{c['shared_loss']:.3f} vs {c['own_loss']:.3f} after the same number of epochs, removing "
                    f"{c['shared_explained']:.0%} vs {c['own_explained']:.0%} of its baseline loss "
                    f"{c['baseline_loss']:.3f}{held}")
-            if (partner is not None and partner_r >= STRONG_RELATED and known[partner] >= TRANSFER_DATA_FACTOR * k
-                    and not capacity.get(partner, {}).get("flagged")):
-                item.call, item.source = CALL_TRANSFER, tasks[partner]
+            if source is not None:  # source is the best partner: see _transfer_source
+                item.call, item.source = CALL_TRANSFER, tasks[source]
                 item.reasons.append(
-                    f"{fit}; but its most related task {tasks[partner]} (relatedness {partner_r:.2f}) has "
-                    f"{int(known[partner])} labels ({known[partner] / k:.0f}× its {k}): give it its own network "
-                    f"started from {tasks[partner]}'s (pretrain on {tasks[partner]}, then fine-tune on {task})")
+                    f"{fit}; but its most related task {tasks[source]} (relatedness {partner_r:.2f}) has "
+                    f"{int(known[source])} labels ({known[source] / k:.0f}× its {k}): give it its own network "
+                    f"started from {tasks[source]}'s (pretrain on {tasks[source]}, then fine-tune on {task})")
             else:
                 item.reasons.append(f"{fit} (condition 3: the shared network may be too small for it); give it its "
                                     "own network, or try a bigger trunk")
@@ -267,7 +267,7 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
                 item.reasons.append(f"the others' {group_labels} labels may still train low-level features it "
                                     "shares with them (independent labels give orthogonal gradients at the "
                                     "representation even when the features below are shared)")
-            if t in capacity and capacity[t].get("flagged"):
+            if flagged:
                 c = capacity[t]
                 item.reasons.append(
                     f"warning: the capacity check flags it (the shared network removed {c['shared_explained']:.0%} "
