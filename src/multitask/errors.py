@@ -1,11 +1,29 @@
-"""Errors raised at the boundary, with enough context to find the bad value."""
+"""Errors raised at the boundary, with enough context to find the bad value.
+
+Every mistake a user can make (a bad label, a misspelled option, a damaged run directory, a folder that cannot
+be written) raises a :class:`UserError`: the command line prints its message on one line and exits with code 2.
+Any other exception is a bug of multitask: the command line says so, saves the traceback and exits with 1.
+
+>>> issubclass(LabelError, UserError) and issubclass(ConfigError, UserError)
+True
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class LabelError(ValueError):
+class UserError(ValueError):
+    """Something the user gave (a file, an option, a folder) cannot be used; the message says what and where.
+
+    A subclass of ValueError, so that code catching ValueError keeps working.
+
+    >>> str(UserError("no such folder: runs/x"))
+    'no such folder: runs/x'
+    """
+
+
+class LabelError(UserError):
     """A label table (or another user file) holds something we cannot use.
 
     The message names the file, the 1-based line, the column and the value whenever they are known.
@@ -42,5 +60,13 @@ class LabelError(ValueError):
         super().__init__(": ".join(parts))
 
 
-class ConfigError(ValueError):
-    """A configuration value or key is invalid."""
+class ConfigError(UserError):
+    """A configuration key, option or value is invalid (the message names it and suggests the nearest valid)."""
+
+
+class RunDirError(UserError):
+    """A run directory is missing, unfinished or damaged; the message names the file and what is wrong.
+
+    >>> str(RunDirError("runs/a/tasks.json: malformed JSON (line 1, column 2)"))
+    'runs/a/tasks.json: malformed JSON (line 1, column 2)'
+    """
