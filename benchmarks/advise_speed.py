@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     args = parser.parse_args()
 
-    from multitask.data.roadscenes import generate_road_scenes
+    from multitask.data.generators import generate_road_scenes
 
     labels = args.data / "labels.csv"
     if not labels.exists():

@@ -43,7 +43,7 @@ size and is the setting to use when most labels are unknown."""
 
 def trainable_tasks(table) -> list[str]:
     """Tasks with known positive and negative labels in the training split."""
-    from multitask.labels import untrainable_tasks
+    from multitask.tables import untrainable_tasks
 
     left_out = untrainable_tasks(table)
     return [t for t in table.tasks if t not in left_out]
@@ -77,7 +77,7 @@ def whole_rows(table, fraction: float, seed: int, dropped: dict[str, set[str]]):
 
 def dataset(name: str, args: argparse.Namespace):
     from multitask.config import build_config
-    from multitask.labels import read_data
+    from multitask.tables import read_data
 
     if name == "roadsign":
         data = SHARED / "data" / "roadsign"
@@ -107,16 +107,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="load finished comparisons instead of retraining")
     args = parser.parse_args()
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from multitask.compare import Comparison, compare
+    from multitask.report import new_figure, save_figure
 
     fractions = [float(f) for f in args.fractions.split(",")]
     names = args.datasets.split(",")
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.2), squeeze=False)
+    fig = new_figure(figsize=(5 * len(names), 4.2))
+    axes = fig.subplots(1, len(names), squeeze=False)
     sections = []
     for axis, name in zip(axes[0], names, strict=True):
         config, table = dataset(name, args)
@@ -181,9 +178,7 @@ def main() -> None:
             verdict]))
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=len(LEGEND), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    plot = ROOT / "docs" / "plots" / "hidden_labels.png"
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plot, dpi=110)
+    save_figure(fig, ROOT / "docs" / "plots" / "hidden_labels.png", dpi=110)
     body = "\n\n".join([
         "## Unknown labels: masked loss vs unknown-as-negative vs separate networks",
         "A seeded random fraction of the train and validation labels is hidden; test labels stay known. Road-sign: "

@@ -50,13 +50,14 @@ def load(name: str):
 def binary_relevance(estimator, x_train, y_train, x_test) -> np.ndarray:
     """Scores (n, L): one clone of `estimator` per label; sigmoid of decision_function (threshold 0.5 = its own
     decision rule)."""
+    from scipy.special import expit
     from sklearn.base import clone
 
     scores = []
     for j in range(y_train.shape[1]):
         model = clone(estimator).fit(x_train, y_train[:, j].astype(int))
         scores.append(model.decision_function(x_test))
-    return 1 / (1 + np.exp(-np.column_stack(scores)))
+    return expit(np.column_stack(scores))
 
 
 def main() -> None:

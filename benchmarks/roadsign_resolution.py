@@ -63,7 +63,7 @@ def main() -> None:
 
     from multitask.compare import Comparison, compare
     from multitask.config import build_config
-    from multitask.labels import read_data
+    from multitask.tables import read_data
 
     rows, tasks, means = [], (), {}
     scales = [float(scale) for scale in args.trunk_lr_scales.split(",")]

@@ -137,8 +137,8 @@ def write_doc(data: dict) -> None:
     better_shared = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] < 0]
     better_separate = [t for t in tasks if diffs[t]["significant"] and diffs[t]["mean"] > 0]
 
-    plt = C.pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = C.new_figure(figsize=(10, 3.8))
+    left, right = fig.subplots(1, 2)
     left.scatter(ap_separate, ap_shared, s=12)
     for t in better_shared + better_separate:
         i = tasks.index(t)
@@ -152,9 +152,7 @@ def write_doc(data: dict) -> None:
     right.axvline(0, color="grey", lw=0.8)
     right.set_xlabel("AP shared − isolated, per task")
     right.set_ylabel("tasks")
-    fig.tight_layout()
-    fig.savefig(C.plot_path("a"), dpi=110)
-    plt.close(fig)
+    C.save_plot(fig, "a")
 
     q = [0.1, 0.25, 0.5, 0.75, 0.9]
 

@@ -87,7 +87,7 @@ row is weak evidence. """
 
 SETUP = """## Common setup
 
-- **Data.** The built-in road-scene generator (`multitask.data.roadscenes`) at 32 px, and for (d) its texture
+- **Data.** The built-in road-scene generator (`multitask.data.generators`) at 32 px, and for (d) its texture
   tasks (new: `generate_road_scenes(..., texture_tasks=K, texture_relatedness=r)`): discs of sinusoidal
   gratings in K directions over the usual backgrounds, plus distractor discs half-way between the directions.
   Task k is a linear threshold function of which directions are visible: at r = 0 "a disc of direction k is

@@ -62,8 +62,8 @@ def main() -> None:
                            "relatedness_median": advice["relatedness_median"],
                            "capacity_flagged": advice["capacity_flagged"]})
 
-    plt = C.pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    fig = C.new_figure(figsize=(9.5, 3.4))
+    left, right = fig.subplots(1, 2)
     for name, style in (("shared", "o-"), ("separate", "s--")):
         means = [s["numbers"]["approaches"][name]["map"] for s in settings]
         per_seed = [s["numbers"]["approaches"][name]["map_per_seed"] for s in settings]
@@ -83,9 +83,7 @@ def main() -> None:
     right.set_xscale("log", base=2)
     right.set_xlabel("small_cnn width")
     right.set_ylabel("mAP shared − separate\n(95 % bootstrap interval)")
-    fig.tight_layout()
-    fig.savefig(C.plot_path("b"), dpi=110)
-    plt.close(fig)
+    C.save_plot(fig, "b")
 
     seconds = time.perf_counter() - start
     C.save_json("b", {"args": vars(args), "settings": settings, "checks": checks, "seconds": seconds})

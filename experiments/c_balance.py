@@ -104,8 +104,8 @@ def main() -> None:
             + "; ".join(f"{t}: Δ own(same steps) − shared {C.fmt_diff(c['difference_vs_shared'])}"
                         for t, c in control.items()) + "."]))
 
-    plt = C.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig = C.new_figure(figsize=(10, 3.4))
+    axes = fig.subplots(1, 2)
     for axis, (key, setting) in zip(axes, SETTINGS.items(), strict=True):
         numbers = results[key]["numbers"]
         tasks = numbers["tasks"]
@@ -122,9 +122,7 @@ def main() -> None:
         axis.set_ylabel("test AP")
         axis.set_title(f"{key}: {setting['title']} (* = {args.keep:.0%} of labels)", fontsize=9)
         axis.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(C.plot_path("c"), dpi=110)
-    plt.close(fig)
+    C.save_plot(fig, "c")
 
     seconds = time.perf_counter() - start
     C.save_json("c", {"args": vars(args), "results": results, "checks": checks, "seconds": seconds})

@@ -25,6 +25,12 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from multitask.bootstrap import Difference  # noqa: E402
+from multitask.doc_sections import git_revision, machine  # noqa: E402
+from multitask.doc_sections import text_table as markdown_table  # noqa: E402,F401  (the scripts' tables)
+from multitask.doc_sections import write_section as write_doc_section  # noqa: E402
+from multitask.report import new_figure, save_figure  # noqa: E402,F401  (new_figure: the scripts' figures)
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "experiments"
 DOC = ROOT / "docs" / "experiments.md"
@@ -39,21 +45,6 @@ SHARED_NET, SEPARATE, GROUPS, TRANSFER = "shared", "separate", "groups", "transf
 # ------------------------------------------------------------------------------------------------ machine
 
 
-def _benchmark_common() -> Any:
-    """benchmarks/common.py (machine description, git revision), loaded by path: both folders name it common."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("benchmark_common", ROOT / "benchmarks" / "common.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_BENCHMARK_COMMON = _benchmark_common()
-machine, git_revision = _BENCHMARK_COMMON.machine, _BENCHMARK_COMMON.git_revision
-markdown_table, replace_section = _BENCHMARK_COMMON.markdown_table, _BENCHMARK_COMMON.replace_section
-
-
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -66,7 +57,7 @@ def scenes(name: str, **options: Any) -> Path:
 
     >>> scenes("tiny", n_images=20, image_size=16)  # doctest: +SKIP
     """
-    from multitask.data.roadscenes import generate_road_scenes
+    from multitask.data.generators import generate_road_scenes
 
     out = RUNS / "data" / name
     stamp = out / "options.json"
@@ -91,7 +82,7 @@ def fresh(path: Path) -> Path:
 
 def read(path: Path, tasks: Sequence[str] | None = None):
     from multitask.config import build_config
-    from multitask.labels import read_data
+    from multitask.tables import read_data
 
     config = build_config({"data": {"path": str(path), "tasks": list(tasks) if tasks else None}})
     return read_data(config.data)
@@ -133,18 +124,13 @@ def image_config(out: Path, *, width: int = 8, depth: int = 3, epochs: int = 10,
 
 @contextlib.contextmanager
 def quiet_runs(logfile: Path | None = None) -> Iterator[None]:
-    """No per-run report (two matplotlib plots per run: a second each, 100 s for 100 separate networks) and the
-    per-epoch lines into `logfile` instead of the terminal. The comparison itself is unchanged."""
-    import multitask.report as report
-
-    original = report.write_run_report
-    report.write_run_report = lambda run: run.path / "report.md"  # type: ignore[assignment]
+    """Per-epoch lines into `logfile` instead of the terminal (the runs themselves are asked for no report:
+    ``report=False``, two matplotlib plots per run would cost a second each, 100 s for 100 separate networks)."""
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink):
             yield
     finally:
-        report.write_run_report = original  # type: ignore[assignment]
         if logfile is not None:
             logfile.parent.mkdir(parents=True, exist_ok=True)
             with logfile.open("a") as f:
@@ -185,26 +171,17 @@ def train_single(config, table, out: Path, seed: int, **overrides: Any):
         return train_run(cfg, table, run_dir=out, quiet=True, report=False)
 
 
-def run_scores(run_path: Path, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, labels, probabilities) of the test rows where `task` is known, from a run's saved predictions."""
-    from multitask.pipeline import load_predictions
-
-    saved = load_predictions(Path(run_path) / "predictions_test.npz")
-    j = list(saved["tasks"]).index(task)
-    known = saved["known"][:, j]
-    return saved["ids"][known], saved["targets"][known, j], saved["probs"][known, j]
-
-
 def paired_difference(runs_a: Sequence[Path], runs_b: Sequence[Path], task: str, n_boot: int = 1000):
     """AP(b) − AP(a) on one task with the bootstrap interval over test examples and seeds (one run per seed)."""
     import zlib
 
     from multitask.bootstrap import paired_ap_difference
+    from multitask.compare import run_test_scores
 
     a_scores, b_scores, y, ids = [], [], None, None
     for ra, rb in zip(runs_a, runs_b, strict=True):
-        ids_a, y_a, p_a = run_scores(ra, task)
-        ids_b, _, p_b = run_scores(rb, task)
+        ids_a, y_a, p_a = run_test_scores(ra, task)
+        ids_b, _, p_b = run_test_scores(rb, task)
         order = {k: i for i, k in enumerate(ids_b)}
         a_scores.append(p_a)
         b_scores.append(p_b[[order[k] for k in ids_a]])
@@ -217,7 +194,9 @@ def paired_difference(runs_a: Sequence[Path], runs_b: Sequence[Path], task: str,
 def test_ap(run_path: Path, task: str) -> float:
     from sklearn.metrics import average_precision_score
 
-    _, y, p = run_scores(run_path, task)
+    from multitask.compare import run_test_scores
+
+    _, y, p = run_test_scores(run_path, task)
     return float(average_precision_score(y, p))
 
 
@@ -228,10 +207,9 @@ def diff_dict(d) -> dict[str, Any]:
     return {**asdict(d), "significant": d.significant}
 
 
-def fmt_diff(d: dict[str, Any] | Any) -> str:
-    d = d if isinstance(d, dict) else diff_dict(d)
-    mark = "*" if d["significant"] else " (n.s.)"
-    return f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{mark}"
+def fmt_diff(d: dict[str, Any] | Difference) -> str:
+    """The library's way of writing a difference (Difference.__str__), also for one saved as JSON."""
+    return str(d if isinstance(d, Difference) else Difference(d["mean"], d["low"], d["high"]))
 
 
 def shared_vs_separate_winner(diff: dict[str, Any]) -> str:
@@ -404,17 +382,13 @@ ORDER = ["summary", "setup", "a", "b", "c", "d", "e", "advisor", "runtime"]
 
 def write_section(name: str, body: str, command: str | None = None, seconds: float | None = None) -> None:
     """Replace (or insert, in ORDER) the section `name` of docs/experiments.md, with its command and machine."""
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
     footer = ""
     if command and command.startswith("python "):
         command = ".venv/bin/" + command
     if command:
         footer = f"\n\nReproduce: `{command}`" + (f" ({seconds / 60:.1f} min)" if seconds else "") + \
-            f" — measured on {machine()}, commit {git_revision()} + working tree."
-    block = f"<!-- {name}:start -->\n{body.strip()}{footer}\n<!-- {name}:end -->"
-    text = replace_section(text, name, block, ORDER)
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+            f" — measured on {machine()}, commit {git_revision(ROOT)} + working tree."
+    write_doc_section(DOC, name, body, footer, header=DOC_HEADER, order=ORDER)
 
 
 def plot_path(name: str) -> Path:
@@ -422,10 +396,7 @@ def plot_path(name: str) -> Path:
     return PLOTS / f"experiments_{name}.png"
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def save_plot(figure: Any, name: str) -> Path:
+    """docs/plots/experiments_<name>.png from a figure of :func:`new_figure` (the library's Agg canvas)."""
+    figure.tight_layout()
+    return save_figure(figure, plot_path(name), dpi=110)

@@ -1,6 +1,6 @@
 """(d) Unrelated tasks: when the tasks need different features, the gain of sharing vanishes or turns negative.
 
-Texture tasks of the road-scene generator (`texture_tasks`, see `multitask.data.roadscenes.texture_weights`):
+Texture tasks of the road-scene generator (`texture_tasks`, see `multitask.data.generators.texture_weights`):
 at relatedness r = 0 task k is "a grating disc of direction k is visible" (every task needs its own
 orientation detector), at r = 1 every task is a vote over all K directions (every task needs the same K
 detectors; the labels stay nearly uncorrelated). The images are the same for every r, only the labels change.
@@ -38,7 +38,7 @@ def main() -> None:
         return
     start = time.perf_counter()
 
-    from multitask.data.roadscenes import texture_task_names
+    from multitask.data.generators import texture_task_names
 
     out = C.fresh(C.RUNS / "d")
     tasks = texture_task_names(args.tasks)
@@ -65,8 +65,8 @@ def main() -> None:
                            "relatedness_median": advice["relatedness_median"],
                            "capacity_flagged": advice["capacity_flagged"], "held_out": r not in (0.0, 1.0)})
 
-    plt = C.pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4))
+    fig = C.new_figure(figsize=(9.5, 3.4))
+    left, right = fig.subplots(1, 2)
     xs = [s["relatedness"] for s in settings]
     for name, style in (("shared", "o-"), ("separate", "s--")):
         left.plot(xs, [s["numbers"]["approaches"][name]["map"] for s in settings], style, label=name)
@@ -80,9 +80,7 @@ def main() -> None:
     right.axhline(0, color="grey", lw=0.8)
     right.set_xlabel("texture relatedness r")
     right.set_ylabel("gain of sharing: mAP shared − separate\n(95 % bootstrap interval)")
-    fig.tight_layout()
-    fig.savefig(C.plot_path("d"), dpi=110)
-    plt.close(fig)
+    C.save_plot(fig, "d")
 
     seconds = time.perf_counter() - start
     data = {"args": vars(args), "settings": settings, "checks": checks, "seconds": seconds}

@@ -115,7 +115,7 @@ def main() -> None:
             "model": {"trunk": "mobilenet_v2", "weights": str(C.MOBILENET), "dropout": 0.2},
             "train": {"epochs": args.photo_epochs, "batch_size": 32, "patience": None, "warmup_epochs": 1,
                       "progress": False, "accelerator": "cpu", "devices": 1}})
-        from multitask.labels import read_data
+        from multitask.tables import read_data
 
         photos = read_data(photo_config.data).select_tasks(["speedlimit", "stop"])
         photos = C.keep_known(photos, "stop", args.keep_photos, seed=5, splits=("train",))
@@ -129,8 +129,8 @@ def main() -> None:
                "capacity_flagged": s["advice"]["capacity_flagged"]}
               for s in settings]
 
-    plt = C.pyplot()
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 3.3), squeeze=False)
+    fig = C.new_figure(figsize=(4.6 * len(settings), 3.3))
+    axes = fig.subplots(1, len(settings), squeeze=False)
     for axis, s in zip(axes[0], settings, strict=True):
         names = [C.TRANSFER, JOINT, ALONE]
         axis.bar(names, [s["ap_b"][n] for n in names], color=["tab:green", "tab:blue", "tab:orange"])
@@ -140,9 +140,7 @@ def main() -> None:
         axis.set_ylabel(f"test AP of B = {s['b']}")
         axis.set_title(f"{s['name']}: A = {s['a']} ({s['known'][s['a']]} labels), B: {s['known'][s['b']]}",
                        fontsize=9)
-    fig.tight_layout()
-    fig.savefig(C.plot_path("e"), dpi=110)
-    plt.close(fig)
+    C.save_plot(fig, "e")
 
     seconds = time.perf_counter() - start
     C.save_json("e", {"args": vars(args), "settings": settings, "checks": checks, "seconds": seconds})

@@ -19,7 +19,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 @pytest.fixture(scope="session")
 def tiny_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """labels.csv of 96 generated 32-px road scenes, 30 % of train/val labels unknown."""
-    from multitask.data.roadscenes import generate_road_scenes
+    from multitask.data.generators import generate_road_scenes
 
     return generate_road_scenes(tmp_path_factory.mktemp("scenes"), n_images=96, image_size=32,
                                 unknown_fraction=0.3, seed=0)

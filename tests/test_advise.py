@@ -23,7 +23,7 @@ from multitask.advise import (
 from multitask.advise.probe import choose_probe_rows, split_held_out
 from multitask.advise.rules import CONFLICT_THRESHOLD, capacity_flag, decide, trunk_too_small
 from multitask.config import build_config
-from multitask.labels import label_table_from_arrays
+from multitask.tables import label_table_from_arrays
 
 PROBE = {"probe_steps": 120, "probe_seconds": 30.0, "threads": 1}
 
@@ -336,3 +336,29 @@ def test_image_table_probe(tiny_scenes: Path, tmp_path: Path) -> None:
     assert not any("features for" in n for n in advice.notes)  # 64 features, 4 tasks
     assert advice.relatedness.shape == (len(advice.tasks),) * 2
     assert advice.recommendation in {CALL_SHARED, CALL_GROUPS, CALL_SEPARATE, CALL_TRANSFER}
+
+
+def test_second_moment_is_adamw_s_own_estimate() -> None:
+    """The lookahead's step scale comes from the probe's own running second moment, which must equal what AdamW
+    keeps internally (read here, in the test only, as the reference)."""
+    import torch
+
+    from multitask.advise.probe import ADAM_BETAS, ADAM_EPS, SecondMoment
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 3)
+    extra = torch.nn.Parameter(torch.ones(2))  # never gets a gradient: scale 0, it would not move
+    optimizer = torch.optim.AdamW([*layer.parameters(), extra], lr=0.01, betas=ADAM_BETAS, eps=ADAM_EPS)
+    moment = SecondMoment([*layer.parameters(), extra], lr=0.01)
+    for _ in range(5):
+        optimizer.zero_grad(set_to_none=True)
+        layer(torch.randn(8, 4)).pow(2).mean().backward()
+        moment.update()
+        optimizer.step()
+    for p, scale in zip([*layer.parameters(), extra], moment.scales(), strict=True):
+        state = optimizer.state.get(p, {})
+        if "exp_avg_sq" not in state:
+            assert torch.equal(scale, torch.zeros_like(p))
+            continue
+        v_hat = state["exp_avg_sq"] / (1 - ADAM_BETAS[1] ** float(state["step"]))
+        torch.testing.assert_close(scale, 0.01 / (v_hat.sqrt() + ADAM_EPS), rtol=0, atol=0)

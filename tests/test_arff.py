@@ -161,9 +161,9 @@ def test_errors(tmp_path: Path) -> None:
     path = write(tmp_path / "d.arff", dense_text(ROWS))
     with pytest.raises(LabelError, match=r"d\.arff.*L9"):
         read_arff(path, label_names=["L1", "L9"])
-    string_feature = "@relation t\n@attribute s string\n@attribute L {0,1}\n@data\n'abc',1\n"
-    with pytest.raises(LabelError, match=r"s\.arff.*column 's'.*non-numeric"):
-        read_arff(write(tmp_path / "s.arff", string_feature))
+    two_strings = "@relation t\n@attribute s string\n@attribute u string\n@attribute L {0,1}\n@data\n'a','b',1\n"
+    with pytest.raises(LabelError, match=r"s\.arff.*column 'u'.*2 string attributes"):
+        read_arff(write(tmp_path / "s.arff", two_strings))
     bad_value = dense_text(ROWS).replace("0.5,0.0,3,1,0,0", "0.5,zero,3,1,0,0")
     with pytest.raises(LabelError, match="bad.arff") as info:
         read_arff(write(tmp_path / "bad.arff", bad_value))
@@ -241,3 +241,38 @@ def test_real_emotions_labels_and_yeast_order() -> None:
     by_name = {f"Class{i}": int(v) for i, v in enumerate(first[-14:], start=1)}
     assert {name: int(frame[name].iloc[0]) for name in yeast} == by_name
     assert frame["Att1"].iloc[0] == pytest.approx(float(first[0]))
+
+
+def test_string_attribute_gives_row_ids_not_features(tmp_path: Path) -> None:
+    from multitask.data.arff import read_arff_rows
+    from multitask.tables import read_label_table
+
+    text = ("@relation t\n@attribute id string\n@attribute x numeric\n@attribute a {0,1}\n@attribute b {0,1}\n"
+            "@data\n'row-1',0.5,1,0\n'row-2',1.5,0,1\n'row-3',2.5,1,1\n")
+    path = write(tmp_path / "ids.arff", text)
+    frame, labels, lines, ids = read_arff_rows(path)
+    assert list(frame.columns) == ["x", "a", "b"] and labels == ["a", "b"] and lines == [7, 8, 9]
+    assert ids.tolist() == ["row-1", "row-2", "row-3"]
+    table = read_label_table(path, val_fraction=0, test_fraction=0)
+    assert table.feature_names == ("x",) and table.ids.tolist() == ["row-1", "row-2", "row-3"]
+    sparse = text.split("@data")[0] + "@data\n{0 'r1',1 0.5,2 1}\n{0 'r2',3 1}\n"
+    _, _, _, ids = read_arff_rows(write(tmp_path / "sparse.arff", sparse))
+    assert ids.tolist() == ["r1", "r2"]
+
+
+def test_escaped_quotes_in_label_names_match_the_mulan_xml(tmp_path: Path) -> None:
+    from multitask.tables import read_label_table
+
+    arff_text = ("@relation birds\n@attribute f1 numeric\n@attribute 'Swainson\\'s Thrush' {0,1}\n"
+                 "@attribute \"Wilson\\\"s Warbler\" {0,1}\n@attribute 'Plain' {0,1}\n"
+                 "@data\n0.1,1,0,0\n0.2,0,1,1\n0.3,1,1,0\n0.4,0,0,1\n")
+    path = write(tmp_path / "birds-train.arff", arff_text)
+    write(tmp_path / "birds.xml", '<?xml version="1.0" encoding="utf-8"?>\n'
+          '<labels xmlns="http://mulan.sourceforge.net/labels">'
+          '<label name="Swainson&apos;s Thrush"></label><label name="Wilson&quot;s Warbler"></label>'
+          '<label name="Plain"></label></labels>')
+    frame, labels = read_arff(path)
+    assert labels == ["Swainson's Thrush", 'Wilson"s Warbler', "Plain"]
+    assert frame["Swainson's Thrush"].tolist() == [1, 0, 1, 0]
+    table = read_label_table(path, val_fraction=0, test_fraction=0)
+    assert table.tasks == ("Swainson's Thrush", 'Wilson"s Warbler', "Plain") and table.feature_names == ("f1",)

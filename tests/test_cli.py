@@ -119,3 +119,23 @@ def test_every_weighting_method_trains_through_the_cli(tmp_path: Path, tiny_feat
         metrics = json.loads((tmp_path / method / "metrics.json").read_text())
         assert metrics["test"]["macro"]["average_precision"] is not None, method
         assert f"weighting: {method}" in (tmp_path / method / "config.yaml").read_text()
+
+
+def test_short_flags_are_defined_once_and_listed_in_help() -> None:
+    from typer.testing import CliRunner
+
+    from multitask.cli import ADVISE_SHORTCUTS, SHORTCUTS, TRANSFER_SHORTCUTS, app
+
+    assert set(ADVISE_SHORTCUTS) <= set(SHORTCUTS) and set(TRANSFER_SHORTCUTS) <= set(SHORTCUTS)
+    for command, names in (("train", SHORTCUTS), ("compare", SHORTCUTS), ("advise", ADVISE_SHORTCUTS),
+                           ("transfer", TRANSFER_SHORTCUTS)):
+        text = " ".join(CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"}).output.split())
+        for name in names:
+            assert f"--{name} ({SHORTCUTS[name]})" in text, (command, name)
+
+
+def test_user_error_is_one_line_on_a_narrow_terminal(tmp_path: Path) -> None:
+    env_cli = subprocess.run([*MULTITASK, "train", "--train.epochz", "3"], cwd=tmp_path, capture_output=True,
+                             text=True, env={**os.environ, "COLUMNS": "40"})
+    assert env_cli.returncode == 2
+    assert env_cli.stdout.strip().count("\n") == 0 and "Did you mean 'train.epochs'" in env_cli.stdout

@@ -60,3 +60,21 @@ def test_not_a_mapping(tmp_path: Path) -> None:
 def test_run_name_must_be_a_folder_name() -> None:
     with pytest.raises(ConfigError, match="name"):
         build_config({"name": "../elsewhere"})
+
+
+def test_command_line_values_are_typed_by_the_schema() -> None:
+    from multitask.config import parse_cli_overrides
+
+    values = parse_cli_overrides(["--name", "2024", "--data.input_column", "yes", "--data.tasks", "a,b",
+                                  "model.trunk_options={width: 32}", "--train.devices=2"])
+    config = build_config(values)
+    assert config.name == "2024" and config.data.input_column == "yes" and config.data.tasks == ["a", "b"]
+    assert config.model.trunk_options == {"width": 32} and config.train.devices == 2
+    assert build_config(parse_cli_overrides(["--train.devices", "auto"])).train.devices == "auto"
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("train:\n  epochs: 3\n  lr: [0.1\n")
+    with pytest.raises(ConfigError, match=r"config.yaml, line \d+, column \d+: malformed YAML"):
+        load_config(path)

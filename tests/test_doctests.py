@@ -14,22 +14,27 @@ import multitask
 
 def _modules_with_examples() -> list[str]:
     names = []
-    for info in pkgutil.walk_packages(multitask.__path__, prefix="multitask."):
-        spec = importlib.util.find_spec(info.name)
+    every = ["multitask"] + [info.name for info in pkgutil.walk_packages(multitask.__path__, prefix="multitask.")]
+    for name in every:
+        spec = importlib.util.find_spec(name)
         if spec and spec.origin and spec.origin.endswith(".py") and ">>>" in Path(spec.origin).read_text():
-            names.append(info.name)
+            names.append(name)
     return sorted(names)
 
 
 MODULES = _modules_with_examples()
 
+SLOW = {"multitask", "multitask.export"}
+"""Examples that train (the package's quick start) or export to ONNX: several seconds each."""
+
 
 def test_the_examples_are_found() -> None:
     assert "multitask.weighting.upgrad" in MODULES and "multitask.importers.voc" in MODULES
+    assert "multitask" in MODULES  # the quick start of the package docstring
     assert len(MODULES) >= 40
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in MODULES])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS, verbose=False)

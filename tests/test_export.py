@@ -8,8 +8,8 @@ import pytest
 
 from multitask.config import build_config
 from multitask.export import example_input, export_onnx
-from multitask.labels import label_table_from_arrays
 from multitask.pipeline import train_run
+from multitask.tables import label_table_from_arrays
 
 ort = pytest.importorskip("onnxruntime")
 

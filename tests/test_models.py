@@ -106,3 +106,32 @@ def test_network_standardises_features_and_builds_by_config() -> None:
     assert net(x).shape == (1, 3)
     image_net = build_network(ModelConfig(trunk="small_cnn", trunk_options={"width": 4}, tower_depth=1), n_tasks=2)
     assert image_net(torch.rand(2, 3, 32, 32)).shape == (2, 2)
+
+
+def test_every_torchvision_classification_model_is_a_trunk() -> None:
+    import torchvision
+
+    from multitask.models.trunks import IMAGE_TRUNKS, torchvision_trunks
+
+    names = torchvision.models.list_models(module=torchvision.models)
+    assert torchvision_trunks() == names and len(names) > 22
+    assert set(names) <= set(TRUNKS.names()) and set(names) <= IMAGE_TRUNKS
+
+
+@pytest.mark.parametrize("name,width", [("squeezenet1_1", 512), ("alexnet", 4096)])
+def test_a_convolutional_or_deep_classifier_is_removed_too(name: str, width: int) -> None:
+    """SqueezeNet classifies with a 1×1 convolution; AlexNet's classifier has three Linear layers (the last goes)."""
+    trunk = build_trunk(name)
+    assert trunk.out_features == width
+    assert trunk.eval()(torch.zeros(1, 3, 64 if name != "alexnet" else 96, 64 if name != "alexnet" else 96)).shape \
+        == (1, width)
+
+
+def test_prepare_is_what_the_trunk_sees() -> None:
+    network = build_network(ModelConfig(trunk="small_cnn", trunk_options={"width": 4, "depth": 1}), n_tasks=2)
+    x = torch.rand(2, 3, 8, 8)
+    prepared = network.prepare(x)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    torch.testing.assert_close(prepared, (x - mean) / std)
+    torch.testing.assert_close(network.representation(x), network.trunk(prepared))

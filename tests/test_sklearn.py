@@ -16,8 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import multitask.labels
 import multitask.sklearn
+import multitask.tables
 from multitask.sklearn import EXPECTED_FAILED_CHECKS, MultiTaskClassifier
 
 TINY = {"hidden": (8,), "epochs": 3, "lr": 0.05}
@@ -133,7 +133,7 @@ def test_targets_under_unknown_cells_do_not_matter(monkeypatch: pytest.MonkeyPat
     params = {**TINY, "pos_weight": "balanced", "threshold": "auto", "validation_fraction": 0.3}
     reference = MultiTaskClassifier(**params).fit(X, Y)
 
-    original = multitask.labels.label_table_from_arrays
+    original = multitask.tables.label_table_from_arrays
     rng = np.random.default_rng(1)
     calls = []
 
@@ -145,7 +145,7 @@ def test_targets_under_unknown_cells_do_not_matter(monkeypatch: pytest.MonkeyPat
         table.targets[~table.known] = noise[~table.known]
         return table
 
-    monkeypatch.setattr(multitask.labels, "label_table_from_arrays", scrambled)
+    monkeypatch.setattr(multitask.tables, "label_table_from_arrays", scrambled)
     other = MultiTaskClassifier(**params).fit(X, Y)
     assert calls == [1]  # the scrambled table was the one trained on
     np.testing.assert_array_equal(other.predict_proba(X), reference.predict_proba(X))
@@ -300,3 +300,18 @@ def test_expected_failures_are_documented() -> None:
 )
 def test_sklearn_estimator_checks(estimator, check) -> None:
     check(estimator)
+
+
+def test_constant_up_to_rounding_features_are_not_blown_up() -> None:
+    """A column constant but for float rounding keeps std 1 (the one feature standardisation,
+    multitask.data.datamodule.feature_statistics), so it cannot dominate the standardised input."""
+    from multitask.data.datamodule import feature_statistics
+    from multitask.tables import label_table_from_arrays
+
+    X, Y = make_problem(n=120, d=3, t=2, unknown=0.0)
+    X = np.column_stack([X, np.full(len(X), 1e6) + np.random.default_rng(1).normal(size=len(X)) * 1e-3])
+    table = label_table_from_arrays(X, Y, split=np.array(["train"] * len(X)))
+    _, std = feature_statistics(table)
+    assert float(std[3]) == 1.0 and float(std[0]) != 1.0
+    proba = MultiTaskClassifier(**TINY).fit(X, Y).predict_proba(X)
+    assert np.isfinite(proba).all()

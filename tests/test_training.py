@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from multitask.config import build_config
-from multitask.labels import label_table_from_arrays
 from multitask.pipeline import train_run
 from multitask.runs import load_run
+from multitask.tables import label_table_from_arrays
 
 
 def feature_config(tmp_path: Path, data: Path, **train: object) -> object:
@@ -70,7 +70,7 @@ def test_frozen_trunk_does_not_move(tmp_path: Path, tiny_features: Path) -> None
     from multitask.training import fit
 
     config = feature_config(tmp_path, tiny_features, freeze_trunk=True)
-    from multitask.labels import read_data
+    from multitask.tables import read_data
 
     table = read_data(config.data)
     network = build_network(config.model, 3, table.n_features)
@@ -82,8 +82,8 @@ def test_frozen_trunk_does_not_move(tmp_path: Path, tiny_features: Path) -> None
 
 
 def test_unfreeze_after_moves_the_trunk_later(tmp_path: Path, tiny_features: Path) -> None:
-    from multitask.labels import read_data
     from multitask.models.network import build_network
+    from multitask.tables import read_data
     from multitask.training import fit
 
     config = feature_config(tmp_path, tiny_features, freeze_trunk=True, unfreeze_after=1, patience=None,

@@ -8,10 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 from multitask.config import build_config
-from multitask.labels import label_table_from_arrays
 from multitask.models.network import build_network
 from multitask.pipeline import train_run
 from multitask.runs import load_shared_weights
+from multitask.tables import label_table_from_arrays
 
 
 def tables(seed: int = 0):

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from multitask.config import build_config
-from multitask.labels import LabelTable, label_table_from_arrays
 from multitask.models.network import build_network
 from multitask.pipeline import train_run
+from multitask.tables import LabelTable, label_table_from_arrays
 from multitask.training import MultiTaskModule
 from multitask.weighting import WEIGHTINGS, build_weighting
 from multitask.weighting.mgda import MGDA

@@ -6,7 +6,10 @@ Every config key can be set from the command line as `--section.key VALUE` (or `
 
 from __future__ import annotations
 
+import difflib
+import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from multitask.config import ConfigError, RunConfig, apply_overrides, build_config, load_config, valid_keys
-from multitask.errors import LabelError
+from multitask.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train one network for many yes/no tasks (unknown labels welcome), "
@@ -29,23 +32,57 @@ EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 # ---------------------------------------------------------------------------------------------- config
 
 
-def _extra_overrides(args: list[str]) -> list[str]:
-    """['--train.epochs', '3', 'loss.normalization=known'] -> ['train.epochs=3', 'loss.normalization=known']."""
-    out, i = [], 0
-    while i < len(args):
-        token = args[i]
-        if token.startswith("--") and "=" in token:
-            out.append(token[2:])
-        elif token.startswith("--"):
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise ConfigError(f"option {token} needs a value")
-            out.append(f"{token[2:]}={args[i + 1]}")
-            i += 1
-        elif "=" in token:
+# One definition of the short flags shared by the config-driven commands: each is only another spelling of a
+# config key, so its value is typed by the same schema as `--section.key VALUE` and the YAML file.
+SHORTCUTS: dict[str, str] = {
+    "data": "data.path",
+    "images": "data.images",
+    "trunk": "model.trunk",
+    "weights": "model.weights",
+    "epochs": "train.epochs",
+    "batch-size": "train.batch_size",
+    "lr": "train.lr",
+    "seed": "train.seed",
+    "name": "name",
+    "root": "root",
+    "accelerator": "train.accelerator",
+    "devices": "train.devices",
+    "weighting": "train.weighting",
+    "image-size": "data.image_size",
+    "tasks": "data.tasks",
+}
+ALL_SHORTCUTS = tuple(SHORTCUTS)
+TRANSFER_SHORTCUTS = tuple(s for s in SHORTCUTS if s not in ("trunk", "weights", "weighting", "image-size"))
+ADVISE_SHORTCUTS = ("data", "images", "trunk", "weights", "batch-size", "lr", "seed", "image-size", "tasks")
+
+
+def shortcut_help(names: tuple[str, ...]) -> str:
+    """The epilog of a command's --help: its short flags and the config key each one sets."""
+    flags = "; ".join(f"--{n} ({SHORTCUTS[n]})" for n in names)
+    return (f"Config keys: --section.key VALUE or section.key=VALUE (see `multitask config`). "
+            f"Short flags: {flags}.")
+
+
+def expand_shortcuts(args: list[str], allowed: tuple[str, ...]) -> list[str]:
+    """Rewrite a command's short flags into the config keys they stand for; unknown flags get a suggestion.
+
+    >>> expand_shortcuts(["--epochs", "3", "--tasks=a,b", "train.lr=0.1"], ALL_SHORTCUTS)
+    ['--train.epochs', '3', '--data.tasks=a,b', 'train.lr=0.1']
+    """
+    out = []
+    for token in args:
+        flag, eq, value = token.partition("=")
+        name = flag[2:] if flag.startswith("--") else None
+        if name in allowed:
+            out.append(f"--{SHORTCUTS[name]}{eq}{value}")
+        elif name is None or "." in name or name.replace("-", "_") in valid_keys():
             out.append(token)
         else:
-            raise ConfigError(f"unexpected argument {token!r}; config keys are given as --section.key VALUE")
-        i += 1
+            known = [f"--{n}" for n in allowed]
+            close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"no such option: {flag}.{hint} Short flags here: {', '.join(known)}; any config key "
+                              "as --section.key VALUE (see `multitask config`)")
     return out
 
 
@@ -53,13 +90,14 @@ def _absolute(path: Any) -> Any:
     return str(Path(path).expanduser().resolve()) if path not in (None, "") else path
 
 
-def assemble_config(config_file: Path | None, shortcuts: dict[str, Any], extra: list[str]) -> RunConfig:
-    """Defaults ← YAML file ← short flags ← --section.key overrides; data paths made absolute."""
+def assemble_config(config_file: Path | None, args: list[str], allowed: tuple[str, ...] = ALL_SHORTCUTS,
+                    base: dict[str, Any] | None = None) -> RunConfig:
+    """Defaults ← YAML file ← `base` values ← command-line args (short flags and --section.key, typed by the
+    schema); data paths made absolute."""
     config = load_config(config_file) if config_file else build_config({})
-    given = {k: v for k, v in shortcuts.items() if v is not None}
-    if given:
-        config = apply_overrides(config, given)
-    config = apply_overrides(config, _extra_overrides(extra))
+    if base:
+        config = apply_overrides(config, base)
+    config = apply_overrides(config, expand_shortcuts(list(args), allowed))
     paths = {"data.path": _absolute(config.data.path), "data.images": _absolute(config.data.images)}
     weights = config.model.weights
     if weights and Path(weights).expanduser().exists():
@@ -67,45 +105,16 @@ def assemble_config(config_file: Path | None, shortcuts: dict[str, Any], extra: 
     return apply_overrides(config, paths)
 
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", exists=True)]
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Label table (CSV, Parquet, ARFF).")]
+class MissingImages(StrEnum):
+    error = "error"
+    skip = "skip"
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", exists=True,
+                                                dir_okay=False)]
 ImagesOpt = Annotated[Path | None, typer.Option("--images", help="Image root folder.")]
-TrunkOpt = Annotated[str | None, typer.Option("--trunk", help="Trunk name (see `multitask trunks`).")]
-WeightsOpt = Annotated[str | None, typer.Option("--weights", help="Trunk weights file or torchvision name.")]
-EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Batch size.")]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="Run name (folder under --root).")]
-RootOpt = Annotated[Path | None, typer.Option("--root", help="Folder of run directories (default runs).")]
-AccelOpt = Annotated[str | None, typer.Option("--accelerator", help="cpu | gpu | auto.")]
-DevicesOpt = Annotated[str | None, typer.Option("--devices", help="Devices: a number or auto.")]
-WeightingOpt = Annotated[str | None, typer.Option("--weighting", help="Task weighting method.")]
-SizeOpt = Annotated[int | None, typer.Option("--image-size", help="Square image size in pixels.")]
-TasksOpt = Annotated[str | None, typer.Option("--tasks", help="Comma-separated task columns.")]
-
-
-def _shortcuts(data: Path | None = None, images: Path | None = None, trunk: str | None = None,
-               weights: str | None = None, epochs: int | None = None, batch_size: int | None = None,
-               lr: float | None = None, seed: int | None = None, name: str | None = None,
-               root: Path | None = None, accelerator: str | None = None, devices: str | None = None,
-               weighting: str | None = None, image_size: int | None = None,
-               tasks: str | None = None) -> dict[str, Any]:
-    devices_value: Any = devices
-    if devices is not None and devices.isdigit():
-        devices_value = int(devices)
-    return {
-        "data.path": str(data) if data else None, "data.images": str(images) if images else None,
-        "model.trunk": trunk, "model.weights": weights, "train.epochs": epochs, "train.batch_size": batch_size,
-        "train.lr": lr, "train.seed": seed, "name": name, "root": str(root) if root else None,
-        "train.accelerator": accelerator, "train.devices": devices_value, "train.weighting": weighting,
-        "data.image_size": image_size, "data.tasks": tasks.split(",") if tasks else None,
-    }
-
-
-def fail(message: str) -> None:
-    console.print("[red]error:[/red]", escape(message))
-    raise typer.Exit(2)
+ResumeOpt = Annotated[Path | None, typer.Option("--resume", help="Continue an unfinished run (or comparison) "
+                                                "directory from its last finished epoch.")]
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -161,17 +170,18 @@ def print_comparison(comparison: Any) -> None:
 # ------------------------------------------------------------------------------------------------ commands
 
 
-@app.command(context_settings=EXTRA_ARGS)
-def train(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None,
-          trunk: TrunkOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None, batch_size: BatchOpt = None,
-          lr: LrOpt = None, seed: SeedOpt = None, name: NameOpt = None, root: RootOpt = None,
-          accelerator: AccelOpt = None, devices: DevicesOpt = None, weighting: WeightingOpt = None,
-          image_size: SizeOpt = None, tasks: TasksOpt = None) -> None:
+@app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(ALL_SHORTCUTS))
+def train(ctx: typer.Context, config: ConfigOpt = None, resume: ResumeOpt = None) -> None:
     """Train one shared network on a label table; write runs/<name>/ with metrics and a report."""
-    from multitask.pipeline import train_run
+    from multitask.pipeline import resume_run, train_run
 
-    cfg = assemble_config(config, _shortcuts(data, images, trunk, weights, epochs, batch_size, lr, seed, name,
-                                             root, accelerator, devices, weighting, image_size, tasks), ctx.args)
+    if resume is not None:  # the run's own config.yaml; options would contradict it
+        if ctx.args or config is not None:
+            raise ConfigError("--resume continues a run with its own config.yaml: give no other options")
+        run = resume_run(resume)
+        _print_run(run.metrics, run.path)
+        return
+    cfg = assemble_config(config, ctx.args)
     run = train_run(cfg)
     _print_run(run.metrics, run.path)
 
@@ -183,12 +193,8 @@ def _print_run(metrics: dict[str, Any], path: Path) -> None:
     console.print(f"Run saved in [bold]{path}[/bold] (report: {path / 'report.md'})")
 
 
-@app.command(context_settings=EXTRA_ARGS)
-def compare(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None,
-            trunk: TrunkOpt = None, weights: WeightsOpt = None, epochs: EpochsOpt = None,
-            batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, name: NameOpt = None,
-            root: RootOpt = None, accelerator: AccelOpt = None, devices: DevicesOpt = None,
-            weighting: WeightingOpt = None, image_size: SizeOpt = None, tasks: TasksOpt = None,
+@app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(ALL_SHORTCUTS))
+def compare(ctx: typer.Context, config: ConfigOpt = None,
             approaches: Annotated[str, typer.Option(help="Comma-separated: shared, separate, groups, "
                                                     "shared_pretrained, separate_pretrained.")] = "shared,separate",
             seeds: Annotated[int, typer.Option(help="Train every approach with this many seeds.")] = 1,
@@ -196,31 +202,28 @@ def compare(ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, 
                                                        "(tasks in no group train alone).")] = None,
             pretrained: Annotated[str | None, typer.Option(help="Trunk weights for the *_pretrained "
                                                            "approaches (file or torchvision name).")] = None,
-            ) -> None:
+            resume: ResumeOpt = None) -> None:
     """Train one shared network and T separate networks (or groups, pretrained…); print per-task metrics,
     differences with confidence intervals, and cost."""
     from multitask.compare import compare as run_compare
 
-    cfg = assemble_config(config, _shortcuts(data, images, trunk, weights, epochs, batch_size, lr, seed, name,
-                                             root, accelerator, devices, weighting, image_size, tasks), ctx.args)
+    cfg = assemble_config(config, ctx.args)
     names = [a.strip() for a in approaches.split(",") if a.strip()]
     group_list = [[t.strip() for t in g.split(",") if t.strip()] for g in groups.split(";")] if groups else None
     if group_list and "groups" not in names:
         names.append("groups")
     if pretrained and Path(pretrained).expanduser().exists():
         pretrained = _absolute(pretrained)
-    comparison = run_compare(cfg, approaches=names, seeds=seeds, groups=group_list, pretrained=pretrained)
+    comparison = run_compare(cfg, approaches=names, seeds=seeds, groups=group_list, pretrained=pretrained,
+                             resume=resume)
     print_comparison(comparison)
     console.print(f"Comparison saved in [bold]{comparison.path}[/bold] (report: {comparison.path}/report.md)")
 
 
-@app.command(context_settings=EXTRA_ARGS)
+@app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(TRANSFER_SHORTCUTS))
 def transfer(ctx: typer.Context,
              source: Annotated[Path, typer.Option("--from", help="Trained run whose trunk starts the new run.")],
-             config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None, epochs: EpochsOpt = None,
-             batch_size: BatchOpt = None, lr: LrOpt = None, seed: SeedOpt = None, name: NameOpt = None,
-             root: RootOpt = None, accelerator: AccelOpt = None, devices: DevicesOpt = None,
-             tasks: TasksOpt = None,
+             config: ConfigOpt = None,
              freeze_trunk: Annotated[bool, typer.Option(help="Train only the new heads.")] = False,
              unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-trunk: fine-tune all "
                                                                 "after N epochs.")] = None,
@@ -228,27 +231,26 @@ def transfer(ctx: typer.Context,
              ) -> None:
     """Transfer learning: a new run for new tasks, its trunk started from a trained run (new heads)."""
     from multitask.pipeline import train_run
+    from multitask.runs import check_finished
 
+    expand_shortcuts(ctx.args, TRANSFER_SHORTCUTS)  # a flag transfer does not take, before anything is read
+    check_finished(source)
     source_config = load_config(source / "config.yaml")
-    shortcuts = _shortcuts(data, images, None, None, epochs, batch_size, lr, seed, name, root, accelerator, devices,
-                           None, None, tasks)
-    shortcuts.update({"train.freeze_trunk": freeze_trunk or None, "train.unfreeze_after": unfreeze_after,
-                      "train.trunk_lr_scale": trunk_lr_scale})
     model = source_config.model.model_dump(mode="json")
     model.update({"weights": None, "init_from": _absolute(source)})
-    given = {k: v for k, v in shortcuts.items() if v is not None}
-    cfg = assemble_config(config, {**{f"model.{k}": v for k, v in model.items()}, **given}, ctx.args)
+    given = {"train.freeze_trunk": freeze_trunk or None, "train.unfreeze_after": unfreeze_after,
+             "train.trunk_lr_scale": trunk_lr_scale}
+    base = {**{f"model.{k}": v for k, v in model.items()}, **{k: v for k, v in given.items() if v is not None}}
+    cfg = assemble_config(config, ctx.args, TRANSFER_SHORTCUTS, base=base)
     if cfg.data.image_size != source_config.data.image_size and "data.image_size" not in " ".join(ctx.args):
         cfg = apply_overrides(cfg, {"data.image_size": source_config.data.image_size})
     run = train_run(cfg)
     _print_run(run.metrics, run.path)
 
 
-@app.command("advise", context_settings=EXTRA_ARGS)
+@app.command("advise", context_settings=EXTRA_ARGS, epilog=shortcut_help(ADVISE_SHORTCUTS))
 def advise_cmd(
-    ctx: typer.Context, config: ConfigOpt = None, data: DataOpt = None, images: ImagesOpt = None,
-    trunk: TrunkOpt = None, weights: WeightsOpt = None, batch_size: BatchOpt = None, lr: LrOpt = None,
-    seed: SeedOpt = None, image_size: SizeOpt = None, tasks: TasksOpt = None,
+    ctx: typer.Context, config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write advice.json, report.md and plots/ here.")] = None,
     probe_steps: Annotated[int, typer.Option(help="Probe training steps (0: from the labels only).")] = 200,
     probe_seconds: Annotated[float, typer.Option(help="Time limit of the probe (s).")] = 45.0,
@@ -264,8 +266,7 @@ def advise_cmd(
     """Should these tasks share one network? Measures the three conditions on your data and recommends."""
     from multitask.advise import advise
 
-    cfg = assemble_config(config, _shortcuts(data, images, trunk, weights, None, batch_size, lr, seed,
-                                             image_size=image_size, tasks=tasks), ctx.args)
+    cfg = assemble_config(config, ctx.args, ADVISE_SHORTCUTS)
     result = advise(cfg, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
                     probe_image_size=probe_image_size, capacity_check=capacity, capacity_seconds=capacity_seconds,
                     tag=tag, threads=threads, out_dir=out, log=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
@@ -280,26 +281,16 @@ def evaluate(run: Annotated[Path, typer.Argument(help="Run directory.")],
              data: Annotated[Path, typer.Option(help="Label table with the run's task columns.")],
              images: ImagesOpt = None,
              split: Annotated[str, typer.Option(help="Rows to evaluate: test, val, train or all.")] = "all",
-             out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None) -> None:
+             out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
+             missing_images: Annotated[MissingImages, typer.Option(
+                 "--data.missing_images", help="skip: leave out rows whose image is missing or unreadable.")]
+             = MissingImages.error) -> None:
     """Metrics of a trained run on a labelled table (known labels only, the run's thresholds)."""
-    from multitask.labels import read_label_table
-    from multitask.pipeline import evaluate_table
-    from multitask.runs import load_run, write_json
+    from multitask.evaluation import evaluate as evaluate_run
+    from multitask.runs import write_json
 
-    trained = load_run(run)
-    cfg = trained.config.data
-    table = read_label_table(data, tasks=list(trained.tasks), image_root=images,
-                             feature_columns=list(trained.feature_names) or None,
-                             input_column=cfg.input_column if trained.input_kind == "images" else None,
-                             minus_one_unknown=cfg.minus_one_unknown, val_fraction=0, test_fraction=0)
-    if split != "all":
-        if split not in ("train", "val", "test"):
-            fail("--split must be train, val, test or all")
-        table = table.part(split)
-        if not len(table):
-            fail(f"no rows in split {split!r} of {data}")
-    result = evaluate_table(trained.network, table, cfg, trained.thresholds)
-    console.print(metrics_rich_table(result, f"{data.name}: {split} rows ({len(table)})"))
+    result = evaluate_run(run, data, images=images, split=split, missing_images=missing_images.value)
+    console.print(metrics_rich_table(result, f"{data.name}: {split} rows ({result['n_examples']})"))
     if out:
         write_json(out, result)
 
@@ -320,9 +311,18 @@ def predict(run: Annotated[Path, typer.Argument(help="Run directory.")],
 
 @app.command()
 def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """What a run is: data, tasks, model, thresholds and metrics."""
-    from multitask.runs import load_run
+    """What a run is: data, tasks, model, thresholds and metrics (or, unfinished, how to resume it)."""
+    from multitask.runs import describe_status, last_checkpoint, load_run, read_status, resume_hint
 
+    status = read_status(run) if run.is_dir() else None
+    if status is not None and status["status"] != "finished":
+        console.print(f"[bold]{escape(str(run))}[/bold]: unfinished run, status {escape(describe_status(status))}")
+        console.print(f"started {status.get('started')}, last update {status.get('updated')}, "
+                      f"pid {status.get('pid')} on {status.get('host')}")
+        checkpoint = last_checkpoint(run)
+        console.print(f"checkpoint: {escape(str(checkpoint)) if checkpoint else 'none (no epoch finished)'}; "
+                      + escape(resume_hint(run)))
+        return
     trained = load_run(run)
     m, cfg = trained.metrics, trained.config
     console.print(f"[bold]{trained.path}[/bold]")
@@ -335,6 +335,20 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
         console.print(metrics_rich_table(m["test"], "test metrics"))
     else:
         console.print("tasks: " + ", ".join(trained.tasks))
+
+
+@app.command("runs")
+def runs_cmd(root: Annotated[Path, typer.Option(help="Folder of run directories.")] = Path("runs")) -> None:
+    """List the runs under --root: status, name, data, epochs done / planned, test mAP."""
+    from multitask.runs import list_runs
+
+    table = Table(title=f"runs in {root}")
+    for column in ("status", "name", "data", "epochs", "test mAP"):
+        table.add_column(column, justify="right" if column in ("epochs", "test mAP") else "left")
+    for summary in list_runs(root):
+        table.add_row(escape(summary.status), escape(summary.name), escape(summary.data), summary.epochs,
+                      _f(summary.test_map))
+    console.print(table)
 
 
 @app.command()
@@ -355,7 +369,7 @@ def generate(out: Annotated[Path, typer.Argument(help="Output folder.")],
              unknown_fraction: Annotated[float, typer.Option(help="Hide this fraction of train/val labels.")] = 0.0,
              seed: Annotated[int, typer.Option()] = 0) -> None:
     """Generate the built-in road-scene data set: images + labels.csv."""
-    from multitask.data.roadscenes import generate_road_scenes
+    from multitask.data.generators import generate_road_scenes
 
     path = generate_road_scenes(out, n_images=n_images, image_size=image_size, extra_tasks=extra_tasks,
                                 unknown_fraction=unknown_fraction, seed=seed, progress=sys.stdout.isatty())
@@ -424,7 +438,7 @@ def import_voc_cmd(annotations: Annotated[Path, typer.Argument(help="Folder of P
     from multitask.importers import import_voc, write_label_table
 
     frame = import_voc(annotations, classes=classes.split(",") if classes else None, difficult=difficult)
-    write_label_table(frame, out)
+    write_label_table(frame, out, inputs=sorted(Path(annotations).glob("*.xml")))
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} classes → [bold]{out}[/bold]")
 
 
@@ -438,7 +452,7 @@ def import_coco_cmd(instances: Annotated[Path, typer.Argument(help="COCO instanc
     from multitask.importers import import_coco, write_label_table
 
     frame = import_coco(instances, classes=classes.split(",") if classes else None, unannotated=unannotated)
-    write_label_table(frame, out)
+    write_label_table(frame, out, inputs=[instances])
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} categories → [bold]{out}[/bold]")
 
 
@@ -453,7 +467,7 @@ def import_openimages_cmd(
     from multitask.importers import import_openimages, write_label_table
 
     frame = import_openimages(labels, descriptions, classes=classes.split(",") if classes else None)
-    write_label_table(frame, out)
+    write_label_table(frame, out, inputs=[labels, *([descriptions] if descriptions else [])])
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} classes → [bold]{out}[/bold]")
 
 
@@ -463,30 +477,103 @@ def import_merge_cmd(tables: Annotated[list[Path], typer.Argument(help="Label ta
                      on: Annotated[str, typer.Option(help="Input column shared by the tables.")] = "image",
                      conflicts: Annotated[str, typer.Option(help="error | unknown | first.")] = "error") -> None:
     """Merge label tables that label different tasks: unknown where a source did not label a task."""
-    from multitask.importers import merge_label_tables, read_label_frame, write_label_table
+    from multitask.importers import merge_label_tables, write_label_table
 
-    frames = [(path.stem, read_label_frame(path)) for path in tables]
-    merged, summary = merge_label_tables(frames, on=on, conflicts=conflicts)
-    write_label_table(merged, out)
+    merged, summary = merge_label_tables([(path.stem, path) for path in tables], on=on, conflicts=conflicts)
+    write_label_table(merged, out, inputs=tables)
     console.print(summary.to_markdown(), markup=False)
     console.print(f"{len(merged)} rows × {merged.shape[1] - 1} tasks → [bold]{out}[/bold]")
 
 
-def main() -> None:
-    """Entry point that turns input errors into one clear line and exit status 2."""
+class _StderrHandler(logging.StreamHandler):
+    """Log records to whatever sys.stderr is at the time (it may be replaced, e.g. by a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _save_traceback(text: str) -> Path:
+    """The traceback of an internal error: in the run directory this process was writing, else a temporary file."""
+    import os
+    import tempfile
+
+    from multitask.distributed import RUN_DIR_VARIABLE
+    from multitask.files import atomic_write_text
+
+    run_dir = os.environ.get(RUN_DIR_VARIABLE)
+    if run_dir and Path(run_dir).is_dir():
+        try:
+            path = Path(run_dir) / "traceback.txt"
+            atomic_write_text(path, text)
+            return path
+        except OSError:
+            pass
+    handle, name = tempfile.mkstemp(prefix="multitask-traceback-", suffix=".txt")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    return Path(name)
+
+
+def report_internal_error(error: BaseException) -> int:
+    """Say that multitask itself failed, save the full traceback and say where; the exit status (1)."""
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
     try:
-        app(standalone_mode=False)
-    except (LabelError, ConfigError, FileNotFoundError, KeyError, ValueError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        console.print("[red]error:[/red]", escape(str(message)))
-        sys.exit(2)
+        where = f"the full traceback is in {_save_traceback(text)}"
+    except OSError as failure:
+        where = f"the traceback could not be saved ({failure})"
+    console.print(f"[red]internal error of multitask[/red] (a bug, not a mistake in your input): "
+                  f"{escape(type(error).__name__)}: {escape(str(error).splitlines()[0] if str(error) else '')}",
+                  soft_wrap=True)
+    console.print(f"{escape(where)}; please report it, with that file and the command line.", soft_wrap=True)
+    return 1
+
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def run_cli(args: list[str] | None = None) -> int:
+    """Run the command line and return its exit status: 0 done, 1 internal error (traceback saved),
+    2 user error (one line `error: …`), 130 interrupted."""
+    from typer.exceptions import TyperException
+
+    try:
+        code = app(args=args, standalone_mode=False, prog_name="multitask")
     except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except Exception as error:  # usage errors of typer's click: show them as click would
-        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+        return done.exit_code
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C (the parser reports it as Abort)
+        console.print("[red]interrupted[/red]")
+        return EXIT_INTERRUPTED
+    except TyperException as error:  # usage errors: a missing argument, an unknown command, a bad flag value
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            console.print("[red]error:[/red]", escape(error.format_message()), soft_wrap=True)
+        return EXIT_USER
+    except UserError as error:
+        from multitask.training import TrainingInterrupted
+
+        console.print("[red]error:[/red]", escape(" ".join(str(error).split("\n"))), soft_wrap=True)
+        return EXIT_INTERRUPTED if isinstance(error, TrainingInterrupted) else EXIT_USER
+    except Exception as error:
+        return report_internal_error(error)
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into this exit code
+        console.print("[red]interrupted[/red]")
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def main() -> None:
+    """Entry point: `multitask …`; exit codes as :func:`run_cli`."""
+    progress = logging.getLogger("multitask")  # the application shows the library's progress records
+    if not progress.handlers:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+    sys.exit(run_cli())
 
 
 if __name__ == "__main__":

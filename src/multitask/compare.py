@@ -29,10 +29,13 @@ from typing import Any
 import numpy as np
 
 from multitask.bootstrap import Difference, paired_ap_difference, summarize
-from multitask.config import RunConfig, apply_overrides
-from multitask.labels import LabelTable, check_trainable, read_data
-from multitask.pipeline import load_predictions, train_run
-from multitask.runs import new_run_dir, write_json
+from multitask.checks import check_options
+from multitask.config import RunConfig, apply_overrides, load_config
+from multitask.errors import ConfigError, RunDirError, UserError
+from multitask.files import atomic_write_text
+from multitask.pipeline import load_predictions, resume_run, train_run
+from multitask.runs import Run, load_run, new_run_dir, read_json, read_status, write_json
+from multitask.tables import LabelTable, check_trainable, read_data
 
 APPROACHES = ("shared", "separate", "groups", "shared_pretrained", "separate_pretrained")
 
@@ -60,10 +63,15 @@ class ApproachResult:
 
     def test_scores(self, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, labels, probabilities) of the test rows where `task` is known, from the saved predictions."""
-        saved = load_predictions(Path(self.runs[task]) / "predictions_test.npz")
-        j = list(saved["tasks"]).index(task)
-        known = saved["known"][:, j]
-        return saved["ids"][known], saved["targets"][known, j], saved["probs"][known, j]
+        return run_test_scores(self.runs[task], task)
+
+
+def run_test_scores(run_path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, labels, probabilities) of the test rows where `task` is known, from a run's saved predictions."""
+    saved = load_predictions(Path(run_path) / "predictions_test.npz")
+    j = list(saved["tasks"]).index(task)
+    known = saved["known"][:, j]
+    return saved["ids"][known], saved["targets"][known, j], saved["probs"][known, j]
 
 
 def _split_groups(tasks: Sequence[str], groups: Sequence[Sequence[str]] | None) -> list[list[str]]:
@@ -71,10 +79,10 @@ def _split_groups(tasks: Sequence[str], groups: Sequence[Sequence[str]] | None) 
     listed = [t for g in groups for t in g]
     unknown = sorted(set(listed) - set(tasks))
     if unknown:
-        raise ValueError(f"groups name unknown task(s) {unknown}; tasks are {list(tasks)}")
+        raise ConfigError(f"groups name unknown task(s) {unknown}; tasks are {list(tasks)}")
     duplicated = sorted({t for t in listed if listed.count(t) > 1})
     if duplicated:
-        raise ValueError(f"task(s) {duplicated} appear in more than one group")
+        raise ConfigError(f"task(s) {duplicated} appear in more than one group")
     return groups + [[t] for t in tasks if t not in listed]
 
 
@@ -91,8 +99,20 @@ def _restrict(config: RunConfig, tasks: list[str]) -> RunConfig:
     return apply_overrides(config, values)
 
 
+def _reuse_or_train(config: RunConfig, table: LabelTable, folder: Path, label: str, report: bool,
+                    resume: bool) -> Run:
+    """With `resume`: a finished run in `folder` is loaded, an unfinished one continued; otherwise train."""
+    if resume and folder.is_dir():
+        status = read_status(folder)
+        if status is not None and status["status"] == "finished":
+            return load_run(folder)
+        if status is not None:
+            return resume_run(folder, table, label=label, report=report)
+    return train_run(config, table, run_dir=folder, label=label, report=report)
+
+
 def train_groups(name: str, config: RunConfig, table: LabelTable, out: Path, groups: list[list[str]],
-                 seed: int) -> ApproachResult:
+                 seed: int, *, report: bool = True, resume: bool = False) -> ApproachResult:
     """One network per group, each on the rows where at least one of its tasks is known."""
     tasks: dict[str, dict[str, Any]] = {}
     runs: dict[str, str] = {}
@@ -102,7 +122,8 @@ def train_groups(name: str, config: RunConfig, table: LabelTable, out: Path, gro
         check_trainable(part)
         label = f"[{name} {'+'.join(group)}] " if len(group) < 4 else f"[{name} {len(group)} tasks] "
         folder = out / name if len(groups) == 1 else out / name / _safe("+".join(group))[:100]
-        run = train_run(_restrict(config, group) if len(groups) > 1 else config, part, run_dir=folder, label=label)
+        run = _reuse_or_train(_restrict(config, group) if len(groups) > 1 else config, part, folder, label, report,
+                              resume)
         m = run.metrics
         split = "test" if "test" in m else "val"
         tasks.update({t["task"]: t for t in m[split]["tasks"]})
@@ -246,28 +267,49 @@ def compare(
     pretrained: str | None = None,
     report: bool = True,
     n_boot: int = 1000,
+    resume: str | Path | None = None,
 ) -> Comparison:
     """Train every approach (for every seed) on the same data; save comparison.json and a report in out_dir.
 
     `seeds`: a count (config seed, +1, …) or explicit seeds. `groups`: for the ``groups`` approach.
-    `pretrained`: trunk weights for the ``*_pretrained`` approaches.
+    `pretrained`: trunk weights for the ``*_pretrained`` approaches. `report=False`: no report.md / plots (for
+    the comparison nor its runs). `resume`: an unfinished comparison folder: its saved config and plan are used,
+    finished runs reused, unfinished ones continued, the rest trained.
     """
+    if resume is not None:
+        out_dir = Path(resume)
+        plan_file = out_dir / "plan.json"
+        if not plan_file.is_file():
+            raise RunDirError(f"{plan_file}: missing; {out_dir} is not a comparison folder that can be resumed")
+        plan = read_json(plan_file)
+        try:
+            config = load_config(out_dir / "config.yaml")
+            approaches, seeds, groups, pretrained = (plan["approaches"], plan["seeds"], plan["groups"],
+                                                     plan["pretrained"])
+        except (KeyError, TypeError) as error:
+            raise RunDirError(f"{plan_file}: not a comparison plan (missing {error})") from None
+        except UserError as error:
+            raise RunDirError(f"{out_dir / 'config.yaml'}: {error}") from None
     unknown = [a for a in approaches if a not in APPROACHES]
     if unknown:
-        raise ValueError(f"unknown approach(es) {unknown}; choose from {list(APPROACHES)}")
+        raise ConfigError(f"unknown approach(es) {unknown}; choose from {list(APPROACHES)}")
     if any(a.endswith("_pretrained") for a in approaches) and not pretrained:
-        raise ValueError("the *_pretrained approaches need pretrained trunk weights (--pretrained FILE_OR_NAME)")
+        raise ConfigError("the *_pretrained approaches need pretrained trunk weights (--pretrained FILE_OR_NAME)")
     if "groups" in approaches and not groups:
-        raise ValueError("the groups approach needs groups (--groups 'a,b;c,d')")
+        raise ConfigError("the groups approach needs groups (--groups 'a,b;c,d')")
     if table is None:
         table = read_data(config.data, seed=config.train.seed)
     check_trainable(table)
+    check_options(config, table.kind)
     seed_list = list(range(config.train.seed, config.train.seed + seeds)) if isinstance(seeds, int) else list(seeds)
+    group_list = _split_groups(table.tasks, groups) if groups else []
     out = out_dir or new_run_dir(config, default_stem=(Path(config.data.path).stem if config.data.path else "data")
                                  + "-compare")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(config.to_yaml())
-    group_list = _split_groups(table.tasks, groups) if groups else []
+    if resume is None:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.yaml", config.to_yaml())
+        write_json(out / "plan.json", {"approaches": list(approaches), "seeds": seed_list,
+                                       "groups": [list(g) for g in groups or []], "pretrained": pretrained})
     results: dict[str, list[ApproachResult]] = {a: [] for a in approaches}
     for seed in seed_list:
         seeded = apply_overrides(config, {"train.seed": seed})
@@ -277,7 +319,8 @@ def compare(
                 else seeded
             base = approach.removesuffix("_pretrained")
             plan = {"shared": [list(table.tasks)], "separate": [[t] for t in table.tasks], "groups": group_list}[base]
-            results[approach].append(train_groups(approach, cfg, table, folder, plan, seed))
+            results[approach].append(train_groups(approach, cfg, table, folder, plan, seed, report=report,
+                                                  resume=resume is not None))
     train = table.part("train")
     known = dict(zip(table.tasks, train.known.sum(axis=0).tolist(), strict=True))
     comparison = Comparison(table.tasks, results, out, known, group_list, n_boot)

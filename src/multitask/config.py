@@ -5,16 +5,25 @@
 (3, 'small_cnn')
 >>> apply_overrides(cfg, ["train.lr=0.01", "model.trunk=mlp"]).train.lr
 0.01
+
+Command-line values are typed by the schema (pydantic-settings' CLI parser), never guessed:
+
+>>> parse_cli_overrides(["--name", "2024", "--data.tasks", "a,b", "train.devices=2"])
+{'name': '2024', 'data': {'tasks': ['a', 'b']}, 'train': {'devices': '2'}}
+>>> build_config(parse_cli_overrides(["--name", "2024", "train.devices=2"])).train.devices
+2
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict, SettingsError
 
 from multitask.errors import ConfigError
 
@@ -39,7 +48,9 @@ class DataConfig(_Strict):
     test_fraction: float = Field(0.15, ge=0, lt=1, description="Seeded split when there is no split column.")
     minus_one_unknown: bool = Field(False, description="Read -1 as unknown (otherwise -1 is an error).")
     missing_images: Literal["error", "skip"] = Field(
-        "error", description="'skip' drops rows whose image is missing or unreadable and lists them."
+        "error", description="'error' checks every image's header before training and stops at the first bad one; "
+        "'skip' fully decodes every image first and drops (and lists) rows whose image is missing, unreadable or "
+        "broken."
     )
     hide_fraction: float = Field(
         0.0, ge=0, lt=1, description="Hide this fraction of known train/val labels (seeded), for experiments."
@@ -100,7 +111,8 @@ class TrainConfig(_Strict):
     monitor: Literal["val_map", "val_loss"] = Field("val_map", description="Metric for early stop / best.")
     seed: int = Field(0, description="Seed of everything: initialisation, shuffling, augmentation, splits.")
     accelerator: str = Field("auto", description="cpu | gpu | auto ... (Lightning).")
-    devices: int | str = Field("auto", description="Number of devices or 'auto' (Lightning).")
+    devices: int | str = Field("auto", union_mode="left_to_right",
+                               description="Number of devices, or 'auto', or a device list like '0,1' (Lightning).")
     strategy: str = Field("auto", description="auto | ddp | ddp_spawn ... (Lightning).")
     num_nodes: int = Field(1, ge=1, description="Machines for distributed training (Lightning).")
     precision: str = Field("32-true", description="32-true | 16-mixed | bf16-mixed (Lightning).")
@@ -190,8 +202,15 @@ def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read YAML config: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: the config file is not UTF-8 text (byte {error.start})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: malformed YAML: {problem}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config file must be a mapping of sections, got {type(values).__name__}")
     return build_config(values, source=str(path))
@@ -209,27 +228,100 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """'train.epochs=3' -> ('train.epochs', 3); the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like section.key=value")
-    key, raw = text.split("=", 1)
-    key = key.strip().lstrip("-").replace("-", "_")
+class _CliSchema(RunConfig, BaseSettings):
+    """RunConfig as pydantic-settings sees it: only its CLI parser is used (no environment, no files)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+
+def _field_annotation(key: str) -> Any:
+    section, _, name = key.rpartition(".")
+    model = SECTIONS[section] if section else RunConfig
+    return model.model_fields[name].annotation
+
+
+def _normalise(key: str, raw: str) -> str:
+    """A dict-valued key also takes YAML flow syntax ('{width: 32}'): re-encode it as the JSON the parser reads."""
+    text = raw.strip()
+    if text.startswith("{") and "dict" in str(_field_annotation(key)):
+        try:
+            json.loads(text)
+        except ValueError:
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError as error:
+                raise ConfigError(f"--{key}: {raw!r} is neither JSON nor YAML: {error}".splitlines()[0]) from None
+            if isinstance(value, dict):
+                return json.dumps(value)
+    return raw
+
+
+def _split_args(args: list[str]) -> list[tuple[str, str]]:
+    """['--train.epochs', '3', 'loss.normalization=known', '--a.b=1'] -> [(key, raw text), ...]."""
+    out, i = [], 0
+    while i < len(args):
+        token = args[i]
+        if token.startswith("--") and "=" in token:
+            key, raw = token[2:].split("=", 1)
+        elif token.startswith("--"):
+            if i + 1 >= len(args) or (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
+                raise ConfigError(f"option {token} needs a value")
+            key, raw = token[2:], args[i + 1]
+            i += 1
+        elif "=" in token:
+            key, raw = token.split("=", 1)
+        else:
+            raise ConfigError(f"unexpected argument {token!r}; config keys are given as --section.key VALUE")
+        key = key.strip().replace("-", "_")
+        if key not in valid_keys():
+            raise ConfigError(f"unknown key {key!r}.{_suggest(key)}")
+        out.append((key, raw))
+        i += 1
+    return out
+
+
+def parse_cli_overrides(args: list[str]) -> dict[str, Any]:
+    """Command-line config arguments (`--section.key VALUE` or `section.key=VALUE`) as a nested dict, each value
+    parsed for its key's type by pydantic-settings' CLI parser: `--name 2024` stays the string '2024',
+    `--data.tasks a,b` (or `[a, b]`) is a list, `--model.trunk_options '{width: 32}'` a dict, `null` is None.
+
+    >>> parse_cli_overrides(["--data.input_column", "yes", "model.trunk_options={width: 32}"])
+    {'data': {'input_column': 'yes'}, 'model': {'trunk_options': {'width': 32}}}
+    >>> parse_cli_overrides(["--train.epochz", "3"])
+    Traceback (most recent call last):
+    ...
+    multitask.errors.ConfigError: unknown key 'train.epochz'. Did you mean 'train.epochs'?
+    """
+    pairs = _split_args(args)
+    if not pairs:
+        return {}
+    argv = [f"--{key}={_normalise(key, raw)}" for key, raw in pairs]
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    return key, value
+        return CliSettingsSource(_CliSchema, cli_parse_args=argv, cli_exit_on_error=False)()
+    except SettingsError as error:
+        message = str(error).replace("Parsing error encountered for ", "--").replace("error parsing CLI: ", "")
+        raise ConfigError(f"command line: {message}") from None
+
+
+def _merge(base: dict[str, Any], new: dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key in SECTIONS:
+            _merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def apply_overrides(config: RunConfig, overrides: list[str] | dict[str, Any]) -> RunConfig:
-    """A new config with dotted keys replaced: ['train.epochs=3'] or {'train.epochs': 3}."""
+    """A new config with dotted keys replaced: ['train.epochs=3'] (text, typed by the schema) or
+    {'train.epochs': 3} (Python values); either way validated by the one RunConfig schema."""
     values = config.model_dump(mode="json", exclude_unset=False)
-    items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
-    for key, value in items:
-        if key not in valid_keys():
-            raise ConfigError(f"unknown key {key!r}.{_suggest(key)}")
-        _set_dotted(values, key, value)
+    if isinstance(overrides, dict):
+        for key, value in overrides.items():
+            if key not in valid_keys():
+                raise ConfigError(f"unknown key {key!r}.{_suggest(key)}")
+            _set_dotted(values, key, value)
+    else:
+        _merge(values, parse_cli_overrides(list(overrides)))
     return build_config(values, source="command line")
 
 

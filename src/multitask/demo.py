@@ -12,7 +12,7 @@ from rich.console import Console
 
 from multitask.compare import Comparison, compare
 from multitask.config import build_config
-from multitask.data.roadscenes import generate_road_scenes
+from multitask.data.generators import generate_road_scenes
 
 
 def demo_config(data: Path, out: Path, image_size: int, epochs: int, seed: int) -> dict:

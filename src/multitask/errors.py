@@ -70,3 +70,25 @@ class RunDirError(UserError):
     >>> str(RunDirError("runs/a/tasks.json: malformed JSON (line 1, column 2)"))
     'runs/a/tasks.json: malformed JSON (line 1, column 2)'
     """
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name looked up in a registry (trunk, sharing, weighting) that is not there; also a KeyError, as a missing
+    mapping key is.
+
+    >>> str(UnknownNameError("unknown trunk 'resnet'. Did you mean 'resnet18'?"))
+    "unknown trunk 'resnet'. Did you mean 'resnet18'?"
+    """
+
+    __str__ = BaseException.__str__
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or folder the user named does not exist; also a FileNotFoundError, for code that catches that.
+
+    >>> error = MissingFileError("weights file not found: trunk.pth")
+    >>> str(error), isinstance(error, FileNotFoundError)
+    ('weights file not found: trunk.pth', True)
+    """
+
+    __str__ = BaseException.__str__

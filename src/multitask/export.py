@@ -1,6 +1,17 @@
 """Export a trained run to ONNX: the network with its input normalisation, logits out, task names inside.
 
->>> export_onnx("runs/demo/compare/shared", "model.onnx")  # doctest: +SKIP
+``export_onnx("runs/demo/compare/shared", "model.onnx")`` exports a run directory; a loaded (or hand-built)
+:class:`~multitask.runs.Run` works too:
+
+>>> import tempfile
+>>> import numpy as np
+>>> from multitask.config import build_config
+>>> from multitask.models.network import build_network
+>>> config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [8]}}})
+>>> run = Run(Path("."), config, ("a", "b"), np.array([0.5, 0.5]), build_network(config.model, 2, n_features=3),
+...           "features", ("x", "y", "z"))
+>>> export_onnx(run, Path(tempfile.mkdtemp()) / "model.onnx").name
+'model.onnx'
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Files written atomically: a temporary file in the same folder, flushed, then renamed over the target.
 
-A reader (or a process killed half-way) sees either the old file or the new one, never half a file.
+A reader (or a process killed half-way) sees either the old file or the new one, never half a file. The file
+is not fsynced: this protects against a killed process or a full disk, not against a power cut (an fsync per
+checkpoint cost about 20 % of a small model's training time). New files get the usual permissions (0666 less
+the umask), not mkstemp's 0600.
 
 >>> import tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -18,6 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from multitask.errors import UserError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def _describe(error: OSError, path: Path) -> str:
@@ -41,13 +53,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(handle)
+        os.chmod(name, _FILE_MODE)
     except OSError as error:
         raise UserError(_describe(error, path)) from None
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())
         os.replace(tmp, path)
     except OSError as error:
         tmp.unlink(missing_ok=True)

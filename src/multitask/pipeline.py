@@ -1,14 +1,21 @@
 """Train → evaluate → save: what `multitask train` does, as one function of the Python API.
 
->>> from multitask import RunConfig  # doctest: +SKIP
->>> run = train_run(RunConfig.model_validate({"data": {"path": "labels.csv"}}))  # doctest: +SKIP
+>>> from multitask import RunConfig
+>>> config = RunConfig.model_validate({"data": {"path": "labels.csv"}, "train": {"epochs": 5}})
+>>> config.data.path.name, config.train.epochs
+('labels.csv', 5)
+>>> run = train_run(config)  # doctest: +SKIP
 >>> run.metrics["test"]["macro"]["average_precision"]  # doctest: +SKIP
+
+(The quick start of :mod:`multitask` trains, loads, evaluates and predicts with a tiny run, unskipped.)
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +23,33 @@ import lightning as L
 import numpy as np
 import torch
 
-from multitask.config import DataConfig, RunConfig
+from multitask.checks import check_options
+from multitask.config import DataConfig, RunConfig, load_config
 from multitask.data.datamodule import feature_statistics, make_dataset
 from multitask.distributed import announce_run_dir, is_global_zero
+from multitask.errors import ConfigError, RunDirError, UserError
+from multitask.files import atomic_write_text, atomic_write_with
 from multitask.inference import predict_proba, time_inference
-from multitask.labels import LabelTable, check_trainable, read_data
 from multitask.metrics import choose_thresholds, macro_average, task_metrics
 from multitask.models.network import MultiTaskNetwork, build_network, count_parameters
-from multitask.runs import Run, load_shared_weights, new_run_dir, save_run, write_json
-from multitask.training import fit
+from multitask.runs import (
+    Run,
+    last_checkpoint,
+    load_shared_weights,
+    new_run_dir,
+    provenance,
+    read_status,
+    resume_hint,
+    save_run,
+    utc_now,
+    write_json,
+    write_status,
+)
+from multitask.tables import LabelTable, check_trainable, read_data
+from multitask.training import TrainingInterrupted, fit, loss_tensors
+from multitask.weighting import build_weighting
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_table(network: MultiTaskNetwork, table: LabelTable, data: DataConfig, thresholds: np.ndarray,
@@ -54,9 +79,10 @@ def evaluate_splits(network: MultiTaskNetwork, table: LabelTable, data: DataConf
 
 
 def save_predictions(path: Path, table: LabelTable, probs: np.ndarray) -> None:
-    """ids, targets, known and probabilities of one split, as a pickle-free .npz."""
-    np.savez_compressed(path, ids=table.ids.astype(str), targets=table.targets, known=table.known, probs=probs,
-                        tasks=np.array(table.tasks, dtype=str))
+    """ids, targets, known and probabilities of one split, as a pickle-free .npz (at exactly `path`)."""
+    with open(path, "wb") as file:
+        np.savez_compressed(file, ids=table.ids.astype(str), targets=table.targets, known=table.known, probs=probs,
+                            tasks=np.array(table.tasks, dtype=str))
 
 
 def load_predictions(path: Path) -> dict[str, np.ndarray]:
@@ -70,33 +96,132 @@ def machine_description() -> str:
     return f"{device}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Path | None = None,
-              label: str = "", quiet: bool = False, report: bool = True) -> Run:
-    """Read the data (unless given), train, choose thresholds on val, evaluate, save the run directory."""
+@dataclass
+class Prepared:
+    """Everything checked and built before a run directory is reserved: a refusal leaves nothing on disk."""
+
+    config: RunConfig
+    table: LabelTable
+    network: MultiTaskNetwork
+
+
+def prepare_run(config: RunConfig, table: LabelTable | None = None) -> Prepared:
+    """Read the data, check it, the loss and weighting options, build the network and load starting weights."""
     if table is None:
         table = read_data(config.data, seed=config.train.seed)
     check_trainable(table)
-    stem = Path(config.data.path).stem if config.data.path else "run"
-    run_dir = run_dir or new_run_dir(config, default_stem=stem)
-    announce_run_dir(run_dir)
-    writer = is_global_zero()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if writer:
-        (run_dir / "config.yaml").write_text(config.to_yaml())
-    if table.skipped and writer:
-        (run_dir / "skipped_inputs.txt").write_text("\n".join(table.skipped) + "\n")
+    check_options(config, table.kind)
+    loss_tensors(config.loss, table)  # task names in loss options
+    try:
+        build_weighting(config.train.weighting, table.n_tasks, **config.train.weighting_options)
+    except TypeError as error:  # an option the method does not take
+        raise ConfigError(f"train.weighting_options {config.train.weighting_options}: {error}") from None
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     mean, std = feature_statistics(table)
     network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean, feature_std=std)
     if config.model.init_from is not None:
         load_shared_weights(network, config.model.init_from)
-    result = fit(config, table, network, run_dir, label=label, quiet=quiet)
+    return Prepared(config, table, network)
+
+
+def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Path | None = None,
+              label: str = "", quiet: bool = False, report: bool = True) -> Run:
+    """Read the data (unless given), train, choose thresholds on val, evaluate, save the run directory.
+
+    Everything is checked before the run directory is reserved (see :func:`prepare_run`); `run_dir`, when
+    given, is used as it is (created if needed).
+    """
+    prepared = prepare_run(config, table)
+    stem = Path(config.data.path).stem if config.data.path else "run"
+    if run_dir is None:
+        run_dir = new_run_dir(config, default_stem=stem)
+    elif is_global_zero():
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"cannot create run directory {run_dir}: {error.strerror or error}") from None
+    if is_global_zero():
+        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+        write_json(run_dir / "provenance.json", provenance(config))
+        write_status(run_dir, "running", started=utc_now(),
+                     resumed=[])
+        if prepared.table.skipped:
+            atomic_write_text(run_dir / "skipped_inputs.txt", "\n".join(prepared.table.skipped) + "\n")
+    return _train_in(run_dir, prepared, label=label, quiet=quiet, report=report, resume_from=None)
+
+
+def resume_run(path: str | Path, table: LabelTable | None = None, *, label: str = "", quiet: bool = False,
+               report: bool = True) -> Run:
+    """Continue an unfinished run in its own directory, with its own config.yaml, from checkpoints/last.ckpt
+    (the state after its last finished epoch; from the start when it finished none).
+
+    `table`: the data it trained on, when it was given in memory (e.g. a comparison's per-task part);
+    otherwise read again as config.yaml says (the same seeded split).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"{path}: no such run directory (--resume)")
+    status = read_status(path)
+    if status is not None and status["status"] == "finished":
+        raise RunDirError(f"{path}: the run is already finished (nothing to resume)")
+    if not (path / "config.yaml").is_file():
+        raise RunDirError(f"{path / 'config.yaml'}: missing; cannot resume a run without its config")
+    try:
+        config = load_config(path / "config.yaml")
+    except UserError as error:
+        raise RunDirError(f"{path / 'config.yaml'}: cannot resume: {error}") from None
+    prepared = prepare_run(config, table)
+    checkpoint = last_checkpoint(path)
+    if checkpoint is None:  # killed before the first epoch ended: start over, keeping nothing stale
+        for stale in (path / "logs" / "metrics.csv", path / "checkpoints" / "best.ckpt"):
+            stale.unlink(missing_ok=True)
+    if is_global_zero():
+        resumed = [*((status or {}).get("resumed") or []), utc_now()]
+        write_status(path, "running", resumed=resumed)
+        log.info("resuming %s from %s", path, checkpoint or "the start (no finished epoch)")
+    return _train_in(path, prepared, label=label, quiet=quiet, report=report, resume_from=checkpoint)
+
+
+def _train_in(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, report: bool,
+              resume_from: Path | None) -> Run:
+    """Train and evaluate in a reserved run directory, keeping status.json true to what happened."""
+    announce_run_dir(run_dir)
+    writer = is_global_zero()
+
+    def record(status: str, error: str) -> None:  # best effort: the disk may be what failed
+        if writer:
+            try:
+                write_status(run_dir, status, error=error)
+            except (UserError, OSError) as failure:
+                log.warning("could not record status %s in %s: %s", status, run_dir, failure)
+
+    try:
+        run = _fit_and_save(run_dir, prepared, label=label, quiet=quiet, report=report, resume_from=resume_from)
+    except (TrainingInterrupted, KeyboardInterrupt) as error:
+        message = str(error) if isinstance(error, TrainingInterrupted) else f"{run_dir}: training interrupted"
+        record("interrupted", message)
+        raise TrainingInterrupted(f"{message}; {resume_hint(run_dir)}") from None
+    except BaseException as error:
+        record("failed", str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+        raise
+    if writer:
+        write_status(run_dir, "finished", epochs_done=run.metrics.get("epochs"))
+    return run
+
+
+def _fit_and_save(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, report: bool,
+                  resume_from: Path | None) -> Run:
+    config, table = prepared.config, prepared.table
+    result = fit(config, table, prepared.network, run_dir, label=label, quiet=quiet, resume_from=resume_from,
+                 on_epoch=lambda done: write_status(run_dir, "running", epochs_done=done))
     if not result.global_zero:  # another process of a distributed run: rank 0 evaluates and writes
         return Run(run_dir, config, table.tasks, np.full(table.n_tasks, 0.5), result.network, table.kind,
                    table.feature_names)
     evaluation, thresholds, probs = evaluate_splits(result.network, table, config.data)
     for split, split_probs in probs.items():
-        save_predictions(run_dir / f"predictions_{split}.npz", table.part(split), split_probs)
+        part = table.part(split)
+        atomic_write_with(run_dir / f"predictions_{split}.npz",
+                          lambda tmp, part=part, split_probs=split_probs: save_predictions(tmp, part, split_probs))
     example = make_dataset(table.subset([0]), config.data)[0][0]
     train = table.part("train")
     metrics: dict[str, Any] = {
@@ -115,7 +240,6 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
         "machine": machine_description(),
         "history": result.history,
     }
-    write_json(run_dir / "metrics.json", metrics)
     run = save_run(run_dir, config, result.network, table.tasks, thresholds, table.kind, table.feature_names,
                    metrics)
     if report:

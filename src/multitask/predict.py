@@ -16,11 +16,11 @@ import pandas as pd
 from multitask.data.datasets import FeatureDataset, ImageDataset
 from multitask.errors import LabelError
 from multitask.inference import predict_proba
-from multitask.labels import read_table_strings
 from multitask.runs import Run, load_run
+from multitask.tables.reader import TABLE_SUFFIXES, read_table
+from multitask.tables.validate import check_images, feature_values
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".arff")
 
 
 def collect_images(inputs: Sequence[Path]) -> list[Path]:
@@ -39,38 +39,26 @@ def collect_images(inputs: Sequence[Path]) -> list[Path]:
 
 
 def _table_inputs(run: Run, table_path: Path, image_root: Path | None) -> tuple[pd.DataFrame, object]:
-    """(id frame, dataset) from a table: image paths or the run's feature columns."""
-    if table_path.suffix.lower() == ".arff":
-        from multitask.data.arff import read_arff
+    """(id frame, dataset) from a table, read by the one reader: the run's feature columns or image paths."""
+    from multitask.tables.load import input_paths
 
-        frame, _ = read_arff(table_path)
-        frame = frame.astype(str)
-    else:
-        frame = read_table_strings(table_path)
-    if run.input_kind == "features":
-        missing = [c for c in run.feature_names if c not in frame.columns]
-        if missing:
-            raise LabelError(f"feature column(s) {missing[:5]} of the run are missing", file=table_path)
-        values = np.empty((len(frame), len(run.feature_names)), dtype=np.float32)
-        for k, name in enumerate(run.feature_names):
-            numbers = pd.to_numeric(frame[name].str.strip(), errors="coerce")
-            if numbers.isna().any():
-                row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
-                raise LabelError("feature values must be numbers", file=table_path, line=row + 2, column=name,
-                                 value=frame[name].iloc[row])
-            values[:, k] = numbers.to_numpy()
-        ids = pd.DataFrame({"row": np.arange(2, len(frame) + 2)})
-        dummy = np.zeros((len(frame), len(run.tasks)), dtype=np.float32)
-        return ids, FeatureDataset(values, dummy, dummy.astype(bool))
     column = run.config.data.input_column or "image"
-    if column not in frame.columns:
-        raise LabelError(f"image column {column!r} not found; columns are {list(frame.columns)}", file=table_path)
-    root = image_root or table_path.parent
-    paths = [str(p if Path(p).is_absolute() else root / p) for p in frame[column].str.strip()]
-    for row, path in enumerate(paths):
-        if not Path(path).is_file():
-            raise LabelError("image file not found", file=table_path, line=row + 2, column=column, value=path)
-    return pd.DataFrame({column: frame[column].to_numpy()}), _image_dataset(run, paths)
+    wanted = {name: "numbers" for name in run.feature_names} if run.input_kind == "features" else {column: "text"}
+    raw = read_table(table_path, lambda names, _: {name: wanted.get(name, "skip") for name in names})
+    missing = [c for c in wanted if c not in raw.names]
+    if missing:
+        what = "feature column(s)" if run.input_kind == "features" else "image column"
+        raise LabelError(f"{what} {missing[:5]} of the run not found; columns are {raw.names[:20]}", file=table_path)
+    if run.input_kind == "features":
+        values = np.empty((raw.n_rows, len(run.feature_names)), dtype=np.float32)
+        for k, name in enumerate(run.feature_names):
+            values[:, k] = feature_values(raw.column(name), name=name, line=raw.line, file=table_path)
+        ids = pd.DataFrame({"row": raw.lines if raw.lines is not None else np.arange(2, raw.n_rows + 2)})
+        dummy = np.zeros((raw.n_rows, len(run.tasks)), dtype=np.float32)
+        return ids, FeatureDataset(values, dummy, dummy.astype(bool))
+    names, paths = input_paths(raw, column, image_root if image_root is not None else table_path.parent)
+    check_images(paths, names, file=table_path, column=column, missing="error", line=raw.line)
+    return pd.DataFrame({column: names}), _image_dataset(run, list(paths))
 
 
 def _image_dataset(run: Run, paths: Sequence[str]) -> ImageDataset:

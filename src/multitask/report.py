@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from multitask.files import atomic_write_bytes
+from multitask.runs import Run
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from multitask.runs import Run  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 METRIC_KEYS = ("average_precision", "roc_auc", "f1", "accuracy")
 SHORT = {"average_precision": "AP", "roc_auc": "AUC", "f1": "F1", "accuracy": "acc"}
@@ -26,17 +26,49 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], cell: Callable[[Any], str] = fmt) -> str:
+    """A markdown table; `cell` turns each value into text (default :func:`fmt`: 3 decimals, NaN as –).
+
+    >>> print(markdown_table(["task", "AP"], [["car", 0.91234], ["bus", float("nan")]]))
+    | task | AP |
+    |---|---|
+    | car | 0.912 |
+    | bus | – |
+    """
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def new_figure(**options: Any) -> Figure:
+    """A matplotlib Figure on its own Agg canvas: no pyplot, so the caller's backend (a notebook's) is untouched.
+
+    >>> fig = new_figure(figsize=(2, 1)); ax = fig.subplots(); _ = ax.plot([0, 1])
+    >>> type(fig.canvas).__name__
+    'FigureCanvasAgg'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, path: Path, dpi: int = 100) -> Path:
+    """Write a figure (format from the suffix, PNG by default) atomically; return the path."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
 
 
 def plot_learning_curves(history: list[dict[str, float]], path: Path) -> Path | None:
     if not history:
         return None
     epochs = [h["epoch"] + 1 for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = new_figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
     for key in ("train_loss", "val_loss"):
         values = [h.get(key, math.nan) for h in history]
         left.plot(epochs, values, marker="o", label=key)
@@ -47,15 +79,13 @@ def plot_learning_curves(history: list[dict[str, float]], path: Path) -> Path | 
     right.set_xlabel("epoch")
     right.set_ylabel("validation mean AP")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_task_bars(series: dict[str, list[float]], tasks: Sequence[str], path: Path, ylabel: str) -> Path:
     """Grouped bars: one group per task, one bar per series (e.g. shared vs separate)."""
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(tasks) * max(len(series), 1) * 0.6 + 2), 3.4))
+    fig = new_figure(figsize=(max(4.0, 0.9 * len(tasks) * max(len(series), 1) * 0.6 + 2), 3.4))
+    ax = fig.subplots()
     width = 0.8 / max(len(series), 1)
     for k, (name, values) in enumerate(series.items()):
         ax.bar([i + k * width for i in range(len(tasks))], [0 if v is None else v for v in values], width,
@@ -67,10 +97,7 @@ def plot_task_bars(series: dict[str, list[float]], tasks: Sequence[str], path: P
     if len(series) > 1:
         ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def task_rows(split_metrics: dict[str, Any]) -> list[list[Any]]:

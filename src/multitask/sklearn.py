@@ -26,6 +26,8 @@ Output conventions
   columns in ``classes_`` order, ``predict`` returns (n,) class values, ``decision_function`` the (n,) logit
   of ``classes_[1]``.
 
+Predictions are computed by a float64 copy of the network on the CPU (:func:`multitask.inference.predict_logits`),
+so the output for a row does not depend on the other rows predicted with it (``check_methods_subset_invariance``).
 ``predict`` compares the positive-class probability with ``thresholds_`` (``>=``); ``decision_function`` is
 the raw logit, so it agrees with ``predict`` exactly when the threshold is 0.5. ``score`` is the mean over
 tasks of the accuracy on the *known* labels of each task (NaN cells are ignored; a task with no known label
@@ -62,7 +64,6 @@ import numbers
 import os
 import random
 import tempfile
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
@@ -210,8 +212,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         without known labels of both classes (the message names the task).
         """
         from multitask.data.datamodule import feature_statistics
-        from multitask.labels import check_trainable, label_table_from_arrays
         from multitask.models.network import build_network
+        from multitask.tables import check_trainable, label_table_from_arrays
         from multitask.training import fit as train
 
         self._check_params()
@@ -239,7 +241,6 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
             L.seed_everything(seed, workers=True, verbose=False)
             mean, std = feature_statistics(table)
-            std = torch.where(std > 1e-6 * (1 + mean.abs()), std, torch.ones_like(std))  # constant columns
             network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean,
                                     feature_std=std)
             result = train(config, table, network, Path(run_dir), label="MultiTaskClassifier ",
@@ -314,20 +315,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             return np.full(table.n_tasks, float(self.threshold))
         if not len(val):
             return np.full(table.n_tasks, 0.5)
-        probs = _sigmoid(self._logits(val.features))
+        probs = expit(self._logits(val.features))
         return choose_thresholds(probs, val.targets, val.known).astype(np.float64)
 
     # ------------------------------------------------------------------------------------------ predict
-    def _logits(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        network = self.network_
-        chunks = []
-        with torch.inference_mode():
-            network.eval()
-            for start in range(0, len(X), batch_size):
-                chunks.append(network(torch.tensor(X[start:start + batch_size], dtype=torch.float32)).float())
-        if not chunks:
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """Logits in float64 on the CPU: the same value for a row whatever the batch it comes in."""
+        from multitask.inference import predict_logits
+
+        if not len(X):
             return np.zeros((0, len(self.tasks_)))
-        return torch.cat(chunks).numpy().astype(np.float64)
+        return predict_logits(self.network_, X, batch_size=4096, device="cpu", dtype=torch.float64)
 
     def _validated_logits(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "network_")
@@ -341,7 +339,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of the positive class per task, (n, T); (n, 2) in ``classes_`` order for a 1-D y."""
-        p = _sigmoid(self._validated_logits(X))
+        p = expit(self._validated_logits(X))
         return np.column_stack([1 - p[:, 0], p[:, 0]]) if self._single_output else p
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
@@ -354,7 +352,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """0/1 per task, (n, T) ints: probability >= ``thresholds_``; class values (n,) for a 1-D y."""
-        positive = (_sigmoid(self._validated_logits(X)) >= self.thresholds_).astype(np.int64)
+        positive = (expit(self._validated_logits(X)) >= self.thresholds_).astype(np.int64)
         return self.classes_[positive[:, 0]] if self._single_output else positive
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
@@ -392,10 +390,6 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
 
 
 def _seed(random_state: Any) -> int:
@@ -472,7 +466,7 @@ def _trainable_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
 
     Validation rows are moved back to training (in the seeded order) when a task would otherwise lose a class.
     """
-    from multitask.labels import seeded_split
+    from multitask.tables import seeded_split
 
     split = seeded_split(len(labels), fraction, 0.0, seed)
     if fraction == 0:
@@ -498,9 +492,7 @@ def _restore_global_state() -> Iterator[None]:
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     environment = {k: os.environ.get(k) for k in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")}
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*(LeafSpec|treespec|across ranks is zero).*")
-            yield
+        yield
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import random
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,15 +23,24 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
+from torch.utils.data import DataLoader
+from torchmetrics import Metric
+from torchmetrics.classification import BinaryAveragePrecision, MultilabelAveragePrecision
 
-from multitask.config import LossConfig, RunConfig, TrainConfig
-from multitask.labels import LabelTable
+from multitask.config import LossConfig, ModelConfig, RunConfig, TrainConfig
+from multitask.data.datamodule import MultiTaskDataModule
+from multitask.errors import ConfigError, UserError
+from multitask.files import atomic_write_with
 from multitask.losses import balanced_pos_weight, per_task_losses
-from multitask.metrics import macro_average, task_metrics
-from multitask.models.network import MultiTaskNetwork
+from multitask.models.network import MultiTaskNetwork, build_network
+from multitask.tables import LabelTable
 from multitask.weighting import Weighting, build_weighting
+
+log = logging.getLogger(__name__)
 
 
 def loss_tensors(config: LossConfig, table: LabelTable) -> tuple[Tensor, Tensor | None]:
@@ -36,7 +48,7 @@ def loss_tensors(config: LossConfig, table: LabelTable) -> tuple[Tensor, Tensor 
     training split's labels."""
     unknown = set(config.task_weights) - set(table.tasks)
     if unknown:
-        raise ValueError(f"loss.task_weights names unknown task(s): {sorted(unknown)}")
+        raise ConfigError(f"loss.task_weights names unknown task(s): {sorted(unknown)}")
     weights = torch.tensor([config.task_weights.get(t, 1.0) for t in table.tasks], dtype=torch.float32)
     train = table.split == "train"
     if config.pos_weight == "none":
@@ -46,18 +58,41 @@ def loss_tensors(config: LossConfig, table: LabelTable) -> tuple[Tensor, Tensor 
     else:
         unknown = set(config.pos_weight) - set(table.tasks)
         if unknown:
-            raise ValueError(f"loss.pos_weight names unknown task(s): {sorted(unknown)}")
+            raise ConfigError(f"loss.pos_weight names unknown task(s): {sorted(unknown)}")
         pos = torch.tensor([config.pos_weight.get(t, 1.0) for t in table.tasks], dtype=torch.float32)
     return weights, pos
 
 
 class MultiTaskModule(L.LightningModule):
-    """One training step: shared forward, masked per-task losses, a weighting method, one backward."""
+    """One training step: shared forward, masked per-task losses, a weighting method, one backward.
 
-    def __init__(self, network: MultiTaskNetwork, tasks: tuple[str, ...], loss: LossConfig, train: TrainConfig,
+    The hyperparameters (tasks, loss, train and model config as plain dicts, the number of features) are saved
+    in every checkpoint, so ``MultiTaskModule.load_from_checkpoint("runs/x/checkpoints/best.ckpt")`` rebuilds
+    the network (without pretrained weights) and loads the trained state.
+
+    >>> from multitask.config import RunConfig
+    >>> cfg = RunConfig.model_validate({"model": {"trunk": "mlp", "trunk_options": {"hidden": [4]}}})
+    >>> module = MultiTaskModule(None, ("a", "b"), cfg.loss, cfg.train, model=cfg.model.model_dump(mode="json"),
+    ...                          n_features=3)
+    >>> module(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, network: MultiTaskNetwork | None = None, tasks: tuple[str, ...] | list[str] = (),
+                 loss: LossConfig | dict | None = None, train: TrainConfig | dict | None = None,
                  task_weights: Tensor | None = None, pos_weight: Tensor | None = None,
-                 weighting: Weighting | None = None) -> None:
+                 weighting: Weighting | None = None, *, model: dict | None = None, n_features: int = 0) -> None:
         super().__init__()
+        tasks = tuple(tasks)
+        loss = loss if isinstance(loss, LossConfig) else LossConfig.model_validate(loss or {})
+        train = train if isinstance(train, TrainConfig) else TrainConfig.model_validate(train or {})
+        self.save_hyperparameters({"tasks": list(tasks), "loss": loss.model_dump(mode="json"),
+                                   "train": train.model_dump(mode="json"), "model": model,
+                                   "n_features": int(n_features)})
+        if network is None:
+            if model is None:
+                raise ValueError("MultiTaskModule needs a network, or the model config (model=) to build one")
+            network = build_network(ModelConfig.model_validate(model), len(tasks), n_features, load_weights=False)
         self.network = network
         self.tasks = tasks
         self.loss_config = loss
@@ -65,10 +100,29 @@ class MultiTaskModule(L.LightningModule):
         self.weighting = weighting or build_weighting(train.weighting, len(tasks), **train.weighting_options)
         self.register_buffer("task_weights", task_weights if task_weights is not None else torch.ones(len(tasks)))
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(len(tasks)))
-        self._validation: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.val_ap = validation_ap(len(tasks))
+        self.val_counts = ValidationCounts(len(tasks))
         self.register_buffer("_epoch_loss_sum", torch.zeros(len(tasks)), persistent=False)
         self.register_buffer("_epoch_loss_count", torch.zeros(len(tasks)), persistent=False)
         self.trunk_frozen = False
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """State outside the module's tensors that affects training: weighting generators (RLW), epoch losses."""
+        checkpoint["multitask"] = {
+            "generators": {name: generator.get_state() for name, generator in _generators(self.weighting)},
+            "epoch_loss_sum": self._epoch_loss_sum.detach().cpu().clone(),
+            "epoch_loss_count": self._epoch_loss_count.detach().cpu().clone(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("multitask", {})
+        generators = dict(_generators(self.weighting))
+        for name, value in state.get("generators", {}).items():
+            if name in generators:
+                generators[name].set_state(value)
+        for key in ("epoch_loss_sum", "epoch_loss_count"):
+            if key in state:
+                getattr(self, f"_{key}").copy_(state[key])
 
     # ------------------------------------------------------------------------------------------- forward
     def forward(self, x: Tensor) -> Tensor:
@@ -113,20 +167,14 @@ class MultiTaskModule(L.LightningModule):
         The surrogate's gradient is the aggregated direction for the trunk and each task's own loss gradient
         for its task-specific parameters: one backward pass through the trunk in all.
         """
-        shared = z.detach().requires_grad_(True)
-        logits = self.network.task_logits(shared)
-        losses, counts = self.task_losses(logits, targets, known)
-        present = counts > 0
-        index = present.nonzero().flatten()
-        if len(index) == 0:
-            return losses.sum(), losses, present
-        selected = losses[index]
-        eye = torch.eye(len(index), device=z.device, dtype=selected.dtype)
-        (gradients,) = torch.autograd.grad(selected, shared, grad_outputs=eye, is_grads_batched=True,
-                                           retain_graph=True)
-        direction = self.weighting.aggregate(gradients.flatten(1), selected.detach(), tasks=index)
-        objective = selected.sum() + (z * direction.view_as(z).detach()).sum()
-        return objective, losses, present
+        from multitask.gradients import representation_gradients, surrogate_objective
+
+        step = representation_gradients(z, lambda shared: self.task_losses(self.network.task_logits(shared),
+                                                                           targets, known))
+        if step.gradients is None:
+            return step.losses.sum(), step.losses, step.present
+        direction = self.weighting.aggregate(step.gradients.flatten(1), step.selected.detach(), tasks=step.index)
+        return surrogate_objective(step.selected, z, direction), step.losses, step.present
 
     def _parameter_gradient_step(self, z: Tensor, targets: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Per-task gradients w.r.t. every shared parameter (a batched Jacobian, vmap over one backward).
@@ -184,23 +232,26 @@ class MultiTaskModule(L.LightningModule):
     # ---------------------------------------------------------------------------------------- validation
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_index: int) -> None:
         x, targets, known = batch
-        self._validation.append((self.network(x).float().detach(), targets, known))
+        logits = self.network(x).float()
+        _update_ap(self.val_ap, torch.sigmoid(logits), torch.where(known, targets.long(), -1))
+        self.val_counts.update(logits, targets, known)
 
     def on_validation_epoch_end(self) -> None:
-        if not self._validation:
+        """val_loss (the batch-normalised masked loss over the whole split) and val_map (mean AP over tasks with
+        both classes among the known labels, as :func:`multitask.metrics.task_metrics`); torchmetrics states are
+        summed / gathered across processes."""
+        if not self.val_counts.update_called:
             return
-        logits, targets, known = (torch.cat(parts) for parts in zip(*self._validation, strict=True))
-        self._validation.clear()
-        if self.trainer.world_size > 1:
-            logits, targets, known = (self.all_gather(t).flatten(0, 1) for t in (logits, targets, known))
-        losses, _ = per_task_losses(logits, targets, known, normalization="batch")
-        probs = torch.sigmoid(logits).cpu().numpy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scores = task_metrics(probs, targets.cpu().numpy(), known.cpu().numpy().astype(bool), list(self.tasks))
-        mean_ap = macro_average(scores)["average_precision"]
-        self.log("val_loss", losses.sum(), prog_bar=True, sync_dist=False)
-        self.log("val_map", float(np.nan_to_num(mean_ap, nan=0.0)), prog_bar=True, sync_dist=False)
+        with warnings.catch_warnings():  # a task without positives: AP undefined, left out below
+            warnings.filterwarnings("ignore", message=".*positive samples.*")
+            ap = self.val_ap.compute().float().reshape(-1)
+        loss, positives, known = self.val_counts.compute()
+        self.val_ap.reset()
+        self.val_counts.reset()
+        defined = (positives > 0) & (positives < known)
+        mean_ap = ap[defined].mean() if bool(defined.any()) else torch.zeros(())
+        self.log("val_loss", loss, prog_bar=True, sync_dist=False)
+        self.log("val_map", torch.nan_to_num(mean_ap, nan=0.0), prog_bar=True, sync_dist=False)
 
     # ----------------------------------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
@@ -235,20 +286,178 @@ class MultiTaskModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-class EpochPrinter(Callback):
-    """One line per epoch when no progress bar is shown (logs, CI, pipes)."""
+class ValidationCounts(Metric):
+    """Sums over the validation split (across processes): the masked loss, rows, and each task's known and
+    positive labels (to tell which tasks have a defined AP)."""
 
-    def __init__(self, label: str = "") -> None:
-        self.label = label
-        self.start = time.perf_counter()
+    full_state_update = False
+
+    def __init__(self, n_tasks: int) -> None:
+        super().__init__()
+        self.add_state("loss_sum", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("rows", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("positives", torch.zeros(n_tasks, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("known", torch.zeros(n_tasks, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, targets: Tensor, known: Tensor) -> None:
+        losses, counts = per_task_losses(logits, targets, known, normalization="batch")
+        self.loss_sum += (losses.double() * logits.shape[0]).sum()
+        self.rows += logits.shape[0]
+        self.known += counts.double()
+        self.positives += torch.where(known, targets, 0).double().sum(dim=0)
+
+    def compute(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(loss summed over tasks / rows, positives per task, known per task)."""
+        return (self.loss_sum / self.rows.clamp(min=1)).float(), self.positives, self.known
+
+
+def validation_ap(n_tasks: int) -> Metric:
+    """Average precision per task over known labels (unknown = -1, ignored); torchmetrics' multilabel metric,
+    or its binary one for a single task (the multilabel one needs two labels or more)."""
+    if n_tasks == 1:
+        return BinaryAveragePrecision(ignore_index=-1)
+    return MultilabelAveragePrecision(num_labels=n_tasks, average=None, ignore_index=-1)
+
+
+def _update_ap(metric: Metric, probs: Tensor, targets: Tensor) -> None:
+    if isinstance(metric, BinaryAveragePrecision):
+        metric.update(probs.reshape(-1), targets.reshape(-1))
+    else:
+        metric.update(probs, targets)
+
+
+def _generators(module: torch.nn.Module) -> list[tuple[str, torch.Generator]]:
+    """The torch.Generator attributes of a module and its children (e.g. RLW's), by dotted name."""
+    return [(f"{prefix}.{name}" if prefix else name, value) for prefix, child in module.named_modules()
+            for name, value in vars(child).items() if isinstance(value, torch.Generator)]
+
+
+class ProgressLog(Callback):
+    """Progress as log records when no progress bar is shown (logs, CI, pipes): a line every `every` seconds
+    of work (steps done / total, loss, elapsed) and one per epoch; epochs counted from 1, as in the bar."""
+
+    def __init__(self, label: str = "", every: float = 5.0) -> None:
+        self.label, self.every = label, every
+        self.start = self.last = time.perf_counter()
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.start = self.last = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: object, batch: object,
+                           batch_index: int) -> None:
+        now = time.perf_counter()
+        if trainer.global_rank != 0 or now - self.last < self.every:
+            return
+        self.last = now
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        text = f" loss {float(loss):.4f}" if isinstance(loss, Tensor) else ""
+        log.info("%sepoch %d/%d step %d/%d%s (%.0fs)", self.label, trainer.current_epoch + 1, trainer.max_epochs,
+                 batch_index + 1, trainer.num_training_batches, text, now - self.start)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.global_rank != 0:
             return
         metrics = trainer.callback_metrics
         parts = [f"{k}={float(metrics[k]):.4f}" for k in ("train_loss", "val_loss", "val_map") if k in metrics]
-        print(f"{self.label}epoch {trainer.current_epoch + 1}/{trainer.max_epochs} " + " ".join(parts)
-              + f" ({time.perf_counter() - self.start:.0f}s)", flush=True)
+        log.info("%sepoch %d/%d %s (%.0fs)", self.label, trainer.current_epoch + 1, trainer.max_epochs,
+                 " ".join(parts), time.perf_counter() - self.start)
+        self.last = time.perf_counter()
+
+
+def _progress_bar() -> Callback:
+    """Lightning's Rich progress bar, counting epochs from 1 like the log records ("Epoch 1/20")."""
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    class Bar(RichProgressBar):
+        def _get_train_description(self, current_epoch: int) -> str:
+            text = f"Epoch {current_epoch + 1}" + (f"/{self.trainer.max_epochs}" if self.trainer.max_epochs else "")
+            return f"{text:{len(self.validation_description)}}"
+
+    return Bar(leave=False)
+
+
+class History(Callback):
+    """The epoch-level metrics of every finished epoch (0-based ``epoch``), kept in checkpoints for resuming."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        row = {"epoch": trainer.current_epoch}
+        for key, value in trainer.callback_metrics.items():
+            number = float(value)
+            if math.isfinite(number):
+                row[key] = number
+        self.epochs = [h for h in self.epochs if h["epoch"] != row["epoch"]] + [row]
+
+    def state_dict(self) -> dict:
+        return {"epochs": [dict(h) for h in self.epochs]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.epochs = [dict(h) for h in state_dict.get("epochs", [])]
+
+
+class RandomState(Callback):
+    """The global random generators (torch, CUDA, NumPy, Python) saved with every checkpoint and restored on
+    resume, so that dropout and augmentation continue as in an uninterrupted run."""
+
+    def state_dict(self) -> dict:
+        kind, keys, position, has_gauss, gauss = np.random.get_state()
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)],
+                "python": random.getstate()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        if state_dict.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        kind, keys, position, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+        random.setstate(state_dict["python"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint IO, writing to a temporary file renamed into place (a process killed while
+    saving leaves the previous checkpoint), and reading without unpickling anything but tensors and plain
+    values (``weights_only=True``)."""
+
+    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options: object = None) -> None:
+        atomic_write_with(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp,
+                                                                                            storage_options))
+
+    def load_checkpoint(self, path: str | Path, map_location: object = None, weights_only: bool | None = True) -> dict:
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+class ResumableDataModule(MultiTaskDataModule):
+    """The data module, with the training shuffle generator's state in checkpoints: a resumed run draws the
+    same batches in the same order as an uninterrupted one."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._loader: DataLoader | None = None
+        self._restored: Tensor | None = None
+
+    def train_dataloader(self) -> DataLoader:
+        loader = super().train_dataloader()
+        if self._restored is not None and loader.generator is not None:
+            loader.generator.set_state(self._restored)
+            self._restored = None
+        self._loader = loader
+        return loader
+
+    def state_dict(self) -> dict:
+        if self._loader is None or self._loader.generator is None:
+            return {}
+        return {"shuffle_generator": self._loader.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._restored = state_dict.get("shuffle_generator")
+
+
+class TrainingInterrupted(UserError):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM; the last finished epoch's checkpoint is kept."""
 
 
 @dataclass
@@ -281,65 +490,87 @@ def _loggers(run_dir: Path) -> list:
     return loggers
 
 
-def read_history(run_dir: Path) -> list[dict[str, float]]:
-    """Per-epoch metrics from the CSV log (one dict per epoch, NaN-free)."""
-    import pandas as pd
+class _DropInfo(logging.Filter):
+    """Drops Lightning's informational records (GPU available…, tips, restoring states); warnings pass."""
 
-    path = run_dir / "logs" / "metrics.csv"
-    if not path.exists():
-        return []
-    frame = pd.read_csv(path)
-    if "epoch" not in frame:
-        return []
-    merged = frame.groupby("epoch").agg(lambda column: column.dropna().iloc[-1] if column.notna().any() else None)
-    merged = merged.drop(columns=[c for c in ("step",) if c in merged])
-    return [{"epoch": int(epoch), **{k: float(v) for k, v in row.items() if v is not None and v == v}}
-            for epoch, row in merged.iterrows()]
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
 
 
 @contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's informational messages (GPU available..., tips); warnings still show."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [logger.level for logger in loggers]
+def lightning_quiet() -> Iterator[None]:
+    """For the duration of a fit only: Lightning's informational log records dropped (a filter on its rank-zero
+    loggers, removed afterwards; no logger level is changed), and the warnings known to be harmless here
+    ignored (a local ``warnings.catch_warnings``)."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
+                                                    "lightning.fabric.utilities.rank_zero")]
+    drop = _DropInfo()
     for logger in loggers:
-        logger.setLevel(logging.WARNING)
+        logger.addFilter(drop)
     try:
-        yield
+        with warnings.catch_warnings():
+            for message in (".*does not have many workers.*",  # cached / in-memory data needs none
+                            ".*treespec.*",  # torch deprecation inside Lightning
+                            ".*deterministic.*",  # deterministic='warn': ops without a deterministic version
+                            ".*exists and is not empty.*",  # resuming into the run's own folders
+                            ".*positive samples.*"):  # a validation task without positives (AP undefined)
+                warnings.filterwarnings("ignore", message=message)
+            yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+        for logger in loggers:
+            logger.removeFilter(drop)
+
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+class EpochHook(Callback):
+    """Calls `hook(epochs_done)` on rank 0 at the end of each epoch (e.g. to update status.json)."""
+
+    def __init__(self, hook: Callable[[int], object]) -> None:
+        self.hook = hook
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.hook(trainer.current_epoch + 1)
 
 
 def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir: Path, *,
-        label: str = "", quiet: bool = False) -> FitResult:
-    """Train `network` on `table` as `config` says; keep the best validation checkpoint and load it back."""
-    from multitask.data.datamodule import MultiTaskDataModule
+        label: str = "", quiet: bool = False, resume_from: Path | None = None,
+        on_epoch: Callable[[int], object] | None = None) -> FitResult:
+    """Train `network` on `table` as `config` says; keep the best validation checkpoint and load it back.
 
+    `run_dir/checkpoints/last.ckpt` holds the state after the last finished epoch; `resume_from` (such a
+    checkpoint) continues a run from it through Lightning's ``ckpt_path``. `on_epoch(epochs_done)` is called
+    after each finished epoch.
+    """
     cfg = config.train
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     task_weights, pos_weight = loss_tensors(config.loss, table)
-    module = MultiTaskModule(network, table.tasks, config.loss, cfg, task_weights, pos_weight)
-    data = MultiTaskDataModule(table, config.data, cfg.batch_size, seed=cfg.seed)
+    module = MultiTaskModule(network, table.tasks, config.loss, cfg, task_weights, pos_weight,
+                             model=config.model.model_dump(mode="json"), n_features=table.n_features)
+    data = ResumableDataModule(table, config.data, cfg.batch_size, seed=cfg.seed)
     has_val = bool((table.split == "val").any())
     monitor = cfg.monitor if has_val else "train_loss"
     mode = "max" if monitor == "val_map" else "min"
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
                                  save_top_k=1, enable_version_counter=False)
-    callbacks: list[Callback] = [checkpoint]
+    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
+                           monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
+                           enable_version_counter=False)
+    history = History()
+    callbacks: list[Callback] = [history, RandomState(), checkpoint, last]
     if cfg.patience is not None and has_val:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
+    if on_epoch is not None:
+        callbacks.append(EpochHook(on_epoch))
     interactive = cfg.progress and sys.stdout.isatty() and not quiet
     if interactive:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar(leave=False))
+        callbacks.append(_progress_bar())
     elif not quiet:
-        callbacks.append(EpochPrinter(label))
-    with warnings.catch_warnings(), quiet_lightning():
-        for message in (".*does not have many workers.*", ".*treespec.*", ".*number of training batches.*",
-                        ".*deterministic.*"):
-            warnings.filterwarnings("ignore", message=message)
+        callbacks.append(ProgressLog(label))
+    handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    with lightning_quiet():
         trainer = L.Trainer(
             max_epochs=cfg.epochs,
             accelerator=cfg.accelerator,
@@ -357,21 +588,31 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
             log_every_n_steps=1,
             num_sanity_val_steps=0,
             limit_val_batches=1.0 if has_val else 0,
+            plugins=[AtomicCheckpointIO()],
         )
         start = time.perf_counter()
-        trainer.fit(module, datamodule=data)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        except (SystemExit, SIGTERMException) as stop:  # Lightning turns Ctrl-C into SystemExit(1)
+            if isinstance(stop, SystemExit) and not trainer.interrupted:
+                raise
+            which = "SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT"
+            raise TrainingInterrupted(f"{run_dir}: training interrupted ({which}) in epoch "
+                                      f"{trainer.current_epoch + 1}/{cfg.epochs}") from None
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)  # Lightning leaves Ctrl-C ignored after an interrupt
     seconds = time.perf_counter() - start
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     if best_path and best_path.exists():
         state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
-    history = read_history(run_dir)
     best_epoch = None
     if best_score is not None:
-        matches = [h["epoch"] for h in history if abs(h.get(monitor, math.nan) - best_score) < 1e-9]
+        matches = [h["epoch"] for h in history.epochs if abs(h.get(monitor, math.nan) - best_score) < 1e-9]
         best_epoch = int(matches[0]) + 1 if matches else None
     module.network.cpu().eval()
     return FitResult(network=module.network, weighting=module.weighting, train_seconds=seconds,
                      epochs=trainer.current_epoch, best_epoch=best_epoch, best_score=best_score,
-                     checkpoint=best_path, history=history, global_zero=trainer.is_global_zero)
+                     checkpoint=best_path, history=history.epochs, global_zero=trainer.is_global_zero)

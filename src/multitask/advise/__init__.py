@@ -4,10 +4,20 @@ Multi-task learning pays when (1) the tasks can share low-level features, (2) fo
 together have much more data than it, and (3) the network is big enough to do well on all of them. The
 advisor measures each condition on the user's label table and turns the numbers into calls a user can check.
 
->>> advice = advise(config, table, probe_steps=200)  # doctest: +SKIP
->>> advice.recommendation, advice.groups  # doctest: +SKIP
-('shared network per group', [['car', 'bus', 'truck'], ['stop sign']])
->>> advice.write("runs/advice")  # advice.json, report.md, plots/  # doctest: +SKIP
+>>> import tempfile
+>>> import numpy as np
+>>> from multitask.config import build_config
+>>> from multitask.tables import label_table_from_arrays
+>>> x = np.random.default_rng(0).normal(size=(300, 6))
+>>> y = np.column_stack([x[:, 0] > 0, x[:, 0] > 0.2, x[:, 1] > 0]).astype(float)
+>>> table = label_table_from_arrays(x, y, tasks=["a", "a_high", "b"])
+>>> config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [16]}},
+...                        "train": {"progress": False}})
+>>> advice = advise(config, table, probe_steps=40, capacity_check=False, threads=1)
+>>> advice.recommendation in CALLS, len(advice.task_advice)
+(True, 3)
+>>> sorted(p.name for p in advice.write(tempfile.mkdtemp()).iterdir())  # doctest: +ELLIPSIS
+[...'advice.json'...]
 
 What is measured (training split only)
 --------------------------------------
@@ -135,9 +145,10 @@ from multitask.advise.rules import (
     suggest_groups,
 )
 from multitask.advise.stats import DATA_RATIO_LOW, LARGEST_FACTOR, MIN_COLABELLED, label_correlation, task_counts
+from multitask.checks import check_options
 from multitask.config import RunConfig
 from multitask.errors import LabelError
-from multitask.labels import LabelTable, read_data
+from multitask.tables import LabelTable, read_data
 
 __all__ = [
     "CALLS", "CALL_GROUPS", "CALL_SEPARATE", "CALL_SHARED", "CALL_TRANSFER", "Advice", "TaskAdvice", "advise",
@@ -212,6 +223,7 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
     say = log or (lambda message: None)
     if table is None:
         table = read_data(config.data, seed=config.train.seed)
+    check_options(config, table.kind, root=False)
     train = table.part("train")
     if not len(train):
         raise LabelError("no training rows (split column has no 'train'); the advisor uses the training split",

@@ -45,9 +45,12 @@ from torch.func import functional_call
 
 from multitask.config import RunConfig
 from multitask.data.datamodule import feature_statistics
-from multitask.labels import LabelTable
+from multitask.data.datasets import eval_transform
+from multitask.gradients import representation_gradients, surrogate_objective
+from multitask.inference import default_device, predict_logits
 from multitask.losses import per_task_losses
 from multitask.models.network import MultiTaskNetwork, build_network
+from multitask.tables import LabelTable
 
 PROBE_WARMUP_FRACTION = 0.25
 """Gradient cosines of the first quarter of the planned probe steps are not averaged (random heads)."""
@@ -76,6 +79,13 @@ TAG_TIME_SHARE = 3
 
 EVAL_BATCH = 512
 
+ADAM_BETAS = (0.9, 0.999)
+"""The probe's AdamW moment decay rates (torch's defaults, passed explicitly: the lookahead uses the second)."""
+
+ADAM_EPS = 1e-8
+
+DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
 
 @dataclass
 class ProbeData:
@@ -93,8 +103,12 @@ class ProbeData:
     def batch(self, index: Tensor, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         x = self.x[index].to(device)
         if self.images:
-            x = x.float().div_(255)
+            x = eval_transform()(x)  # the datasets' preprocessing: uint8 → float in [0, 1]
         return x, self.targets[index].to(device), self.known[index].to(device)
+
+    def inputs(self) -> Tensor:
+        """Every row's input, preprocessed (on the CPU)."""
+        return self.batch(torch.arange(len(self)), torch.device("cpu"))[0]
 
 
 @dataclass
@@ -202,9 +216,7 @@ def load_probe_data(train: LabelTable, rows: np.ndarray, image_size: int) -> Pro
 
 def probe_device(config: RunConfig) -> torch.device:
     """CUDA when available and allowed by train.accelerator, else the CPU."""
-    if config.train.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return default_device(config.train.accelerator)
 
 
 def build_probe_network(config: RunConfig, n_tasks: int, train: LabelTable) -> MultiTaskNetwork:
@@ -233,7 +245,7 @@ def positive_weights(config: RunConfig, train: LabelTable) -> tuple[Tensor, Tens
 
 @contextmanager
 def _dropout_off(module: nn.Module) -> Iterator[None]:
-    dropouts = [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.training]
+    dropouts = [m for m in module.modules() if isinstance(m, DROPOUT) and m.training]
     for m in dropouts:
         m.eval()
     try:
@@ -241,13 +253,6 @@ def _dropout_off(module: nn.Module) -> Iterator[None]:
     finally:
         for m in dropouts:
             m.train()
-
-
-def _trunk_input(network: MultiTaskNetwork, x: Tensor) -> Tensor:
-    x = network.normalize(x)
-    if x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
@@ -267,10 +272,7 @@ def evaluate_fit(network: MultiTaskNetwork, data: ProbeData, device: torch.devic
     """
     from sklearn.metrics import average_precision_score
 
-    network.eval()
-    logits = torch.cat([network(data.batch(torch.arange(s, min(s + EVAL_BATCH, len(data))), device)[0]).float().cpu()
-                        for s in range(0, len(data), EVAL_BATCH)])
-    network.train()
+    logits = torch.from_numpy(predict_logits(network, data.inputs(), EVAL_BATCH, device))
     columns = columns if columns is not None else list(range(logits.shape[1]))
     losses, aps = np.full(len(columns), np.nan), np.full(len(columns), np.nan)
     for out, col in enumerate(columns):
@@ -288,24 +290,49 @@ def evaluate_fit(network: MultiTaskNetwork, data: ProbeData, device: torch.devic
 # ------------------------------------------------------------------------------------------------ probe
 
 
-def _lookahead(network: MultiTaskNetwork, optimizer: torch.optim.Optimizer, x: Tensor, targets: Tensor,
+class SecondMoment:
+    """AdamW's per-parameter step scale lr / (√v̂ + ε), from a running second moment of the gradients kept here.
+
+    The probe's optimiser is AdamW with betas :data:`ADAM_BETAS`: :meth:`update` after each backward keeps
+    v = β₂ v + (1 − β₂) g² exactly as AdamW does (the same operations), without reading the optimiser's
+    internal state. A parameter that has had no gradient yet has scale 0 (it would not move).
+    """
+
+    def __init__(self, params: list[nn.Parameter], lr: float) -> None:
+        self.params, self.lr, self.beta2 = params, lr, ADAM_BETAS[1]
+        self.squares: list[Tensor | None] = [None] * len(params)
+        self.steps = [0] * len(params)
+
+    def update(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if self.squares[i] is None:
+                self.squares[i] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            self.squares[i].mul_(self.beta2).addcmul_(p.grad, p.grad, value=1 - self.beta2)
+            self.steps[i] += 1
+
+    def scales(self) -> list[Tensor]:
+        out = []
+        for p, v, step in zip(self.params, self.squares, self.steps, strict=True):
+            if v is None:
+                out.append(torch.zeros_like(p))
+                continue
+            correction = 1 - self.beta2 ** float(step)
+            out.append(self.lr / ((v / correction).sqrt() + ADAM_EPS))
+        return out
+
+
+def _lookahead(network: MultiTaskNetwork, moment: SecondMoment, x: Tensor, targets: Tensor,
                known: Tensor, z: Tensor, gradients: Tensor, present: Tensor, pos_weight: Tensor | None) -> Tensor:
     """Z[p, j] = 1 − L_j(θ − Δ_p) / L_j(θ) for each present task p (rows) and every task j, where Δ_p is the
     step the optimiser would take on task p's gradient alone: lr · g_p / (√v̂ + ε), with AdamW's current
-    second-moment estimate v̂ (parameters without optimiser state yet do not move)."""
-    names, params = zip(*[(n, p) for n, p in network.trunk.named_parameters() if p.requires_grad], strict=True)
-    scales = []
-    for p in params:
-        state = optimizer.state.get(p, {})
-        group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
-        if "exp_avg_sq" not in state:
-            scales.append(torch.zeros_like(p))
-            continue
-        beta2 = group["betas"][1]
-        correction = 1 - beta2 ** float(state["step"])
-        scales.append(group["lr"] / ((state["exp_avg_sq"] / correction).sqrt() + group["eps"]))
+    second-moment estimate v̂ (:class:`SecondMoment`; parameters without a gradient yet do not move)."""
+    names = [n for n, p in network.trunk.named_parameters() if p.requires_grad]
+    params = tuple(moment.params)
+    scales = moment.scales()
     buffers = dict(network.trunk.named_buffers())
-    trunk_input = _trunk_input(network, x)
+    trunk_input = network.prepare(x)
 
     def losses_with(values: tuple[Tensor, ...]) -> Tensor:
         state = {**dict(zip(names, values, strict=True)), **{k: b.clone() for k, b in buffers.items()}}
@@ -342,7 +369,9 @@ def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: i
     task_weights, pos_weight = positive_weights(config, train)
     task_weights = task_weights.to(device)
     pos_weight = pos_weight.to(device) if pos_weight is not None else None
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.train.lr, weight_decay=config.train.weight_decay,
+                                  betas=ADAM_BETAS, eps=ADAM_EPS)
+    moment = SecondMoment([p for p in network.trunk.parameters() if p.requires_grad], config.train.lr)
     batch_size = max(min(config.train.batch_size, PROBE_MAX_BATCH, len(data)), 2)
     generator = torch.Generator().manual_seed(seed)
     batches = _batches(len(data), batch_size, generator)
@@ -367,16 +396,12 @@ def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: i
         step_start = time.perf_counter()
         x, targets, known = data.batch(next(batches), device)
         z = network.representation(x)
-        shared = z.detach().requires_grad_(True)
-        losses, counts = per_task_losses(network.task_logits(shared), targets, known,
-                                         normalization=config.loss.normalization, pos_weight=pos_weight)
-        present = (counts > 0).nonzero().flatten()
-        if len(present) == 0:
+        taken = representation_gradients(z, lambda shared, targets=targets, known=known: per_task_losses(
+            network.task_logits(shared), targets, known, normalization=config.loss.normalization,
+            pos_weight=pos_weight))
+        if taken.gradients is None:
             continue
-        selected = losses[present]
-        eye = torch.eye(len(present), device=device, dtype=selected.dtype)
-        (gradients,) = torch.autograd.grad(selected, shared, grad_outputs=eye, is_grads_batched=True,
-                                           retain_graph=True)
+        present, gradients = taken.index, taken.gradients
         late = step >= warmup
         _accumulate_cosine(gradients.detach(), known[:, present], present.cpu().numpy(),
                            cos_sum[int(late)], cos_count[int(late)])
@@ -384,7 +409,7 @@ def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: i
         in_time = seconds is None or time.perf_counter() - start + lookahead_seconds < seconds
         if tag_sum is not None and late and (step - warmup) % tag_every == 0 and in_time:
             train_seconds -= time.perf_counter()  # the lookahead's time does not count as a training step
-            affinity = _lookahead(network, optimizer, x, targets, known, z, gradients.detach(), present,
+            affinity = _lookahead(network, moment, x, targets, known, z, gradients.detach(), present,
                                   pos_weight).cpu().numpy()
             rows = present.cpu().numpy()
             measured = np.isfinite(affinity)
@@ -392,9 +417,10 @@ def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: i
             tag_count[rows] += measured
             train_seconds += time.perf_counter()
         direction = (gradients.detach() * task_weights[present].view(-1, *[1] * z.dim())).sum(0)
-        objective = (losses * task_weights).sum() + (z * direction).sum()
+        objective = surrogate_objective(taken.losses * task_weights, z, direction)
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
+        moment.update()
         optimizer.step()
         done += 1
         train_seconds += time.perf_counter() - step_start

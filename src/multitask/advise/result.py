@@ -13,6 +13,7 @@ import numpy as np
 
 from multitask.advise.rules import TaskAdvice
 from multitask.advise.stats import FAVOURABLE_LABELS, FAVOURABLE_TASKS
+from multitask.files import atomic_write_text
 from multitask.runs import jsonable
 
 if TYPE_CHECKING:
@@ -215,12 +216,12 @@ class Advice:
         """out_dir/advice.json, report.md, plots/relatedness.png and plots/cooccurrence.png; returns out_dir."""
         out = Path(out_dir)
         (out / "plots").mkdir(parents=True, exist_ok=True)
-        (out / "advice.json").write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        atomic_write_text(out / "advice.json", json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         plot_heatmap(self.relatedness, self.tasks, out / "plots" / "relatedness.png",
                      f"task relatedness ({self.relatedness_source.split(' (')[0]})", vmin=-1, vmax=1)
         plot_heatmap(self.correlation, self.tasks, out / "plots" / "cooccurrence.png",
                      "label correlation (phi, co-labelled rows)", vmin=-1, vmax=1)
-        (out / "report.md").write_text(self.to_markdown(plots=True))
+        atomic_write_text(out / "report.md", self.to_markdown(plots=True))
         return out
 
     # ------------------------------------------------------------------------------------------ terminal
@@ -276,13 +277,16 @@ class Advice:
 def plot_heatmap(matrix: np.ndarray, tasks: Sequence[str], path: Path, title: str, vmin: float = -1,
                  vmax: float = 1) -> Path:
     """A task × task heat map (NaN grey), task names on both axes, values printed when T ≤ 15."""
-    from multitask.report import plt
+    import matplotlib
+
+    from multitask.report import new_figure, save_figure
 
     t = len(tasks)
     size = min(max(3.5, 0.45 * t + 2.0), 16.0)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    fig = new_figure(figsize=(size + 1.0, size))
+    ax = fig.subplots()
     values = np.ma.masked_invalid(np.asarray(matrix, dtype=float))
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#dddddd")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#dddddd")
     image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     if t <= 60:
@@ -300,7 +304,4 @@ def plot_heatmap(matrix: np.ndarray, tasks: Sequence[str], path: Path, title: st
                             color="white" if abs(v) > 0.6 * max(abs(vmin), abs(vmax)) else "black")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -176,6 +176,40 @@ def narrow_representation(width: int | None, n_tasks: int) -> bool:
     return width is not None and n_tasks > 1 and width < MIN_FEATURES_PER_TASK * n_tasks
 
 
+@dataclass
+class _Situation:
+    """What every rule looks at: the tasks, their labels, relatedness, groups and the capacity verdicts."""
+
+    tasks: Sequence[str]
+    known: Sequence[int]
+    relatedness: np.ndarray
+    groups: list[list[int]]
+    capacity: dict[int, dict[str, Any]]
+    source_name: str
+    width: int | None
+
+    def __post_init__(self) -> None:
+        self.n = len(self.tasks)
+        self.group_of = {t: g for g, members in enumerate(self.groups) for t in members}
+        self.by_capacity, self.n_flagged, self.n_conclusive = trunk_too_small(self.capacity)
+        self.narrow = narrow_representation(self.width, self.n)
+        self.too_small = self.by_capacity or self.narrow
+
+    def flagged(self, t: int) -> bool:
+        return t in self.capacity and bool(self.capacity[t].get("flagged"))
+
+    def narrow_reason(self) -> str:
+        n, width = self.n, self.width
+        return (f"the shared representation has {width} features for {n} tasks ({(width or 0) / n:.1f} per "
+                f"task, fewer than {MIN_FEATURES_PER_TASK}): the tasks would compete for the same directions, "
+                f"so the trunk looks too small for all of them at once (condition 3); separate networks, or a "
+                f"trunk with at least {MIN_FEATURES_PER_TASK * n} features")
+
+    def capacity_reason(self) -> str:
+        return (f"the capacity check flags {self.n_flagged} of the {self.n_conclusive} tasks it could judge: the "
+                "trunk looks too small to hold them all (condition 3); separate networks, or a bigger trunk")
+
+
 def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, groups: list[list[int]],
            capacity: dict[int, dict[str, Any]], source_name: str,
            width: int | None = None) -> tuple[str, list[str], list[TaskAdvice]]:
@@ -183,161 +217,208 @@ def decide(tasks: Sequence[str], known: Sequence[int], relatedness: np.ndarray, 
 
     `groups` are the groups of tasks that may share a network: tasks that do not conflict
     (``suggest_groups(relatedness, CONFLICT_THRESHOLD)``). `width`: the number of features of the shared
-    representation (None: unknown).
-    """
-    n = len(tasks)
-    group_of = {t: g for g, members in enumerate(groups) for t in members}
-    by_capacity, n_flagged, n_conclusive = trunk_too_small(capacity)
-    narrow = narrow_representation(width, n)
-    too_small = by_capacity or narrow
-    narrow_reason = (f"the shared representation has {width} features for {n} tasks ({(width or 0) / n:.1f} per "
-                     f"task, fewer than {MIN_FEATURES_PER_TASK}): the tasks would compete for the same directions, "
-                     f"so the trunk looks too small for all of them at once (condition 3); separate networks, or a "
-                     f"trunk with at least {MIN_FEATURES_PER_TASK * n} features")
-    capacity_reason = (f"the capacity check flags {n_flagged} of the {n_conclusive} tasks it could judge: the trunk "
-                       "looks too small to hold them all (condition 3); separate networks, or a bigger trunk")
-    advice: list[TaskAdvice] = []
-    for t, task in enumerate(tasks):
-        g = group_of[t]
-        members = groups[g]
-        partner, partner_r = _best_partner(relatedness, t)
-        item = TaskAdvice(task, CALL_SEPARATE, group=g)
-        k = int(known[t])
-        flagged = t in capacity and bool(capacity[t].get("flagged"))
-        source = _transfer_source(t, relatedness, known, capacity) if flagged and k else None
-        if k == 0:
-            item.reasons.append("it has no known label in the training split, so it cannot be trained at all")
-        elif flagged and (too_small or source is not None):
-            c = capacity[t]
-            held = (f"; on held-out probe rows its own network reaches AP {c['held_own_ap']:.2f} against "
-                    f"{c['held_shared_ap']:.2f}" if np.isfinite(c.get("held_own_ap", np.nan))
-                    and np.isfinite(c.get("held_shared_ap", np.nan)) else "")
-            fit = (f"the shared network fits it clearly worse than its own network: training loss "
-                   f"{c['shared_loss']:.3f} vs {c['own_loss']:.3f} after the same number of epochs, removing "
-                   f"{c['shared_explained']:.0%} vs {c['own_explained']:.0%} of its baseline loss "
-                   f"{c['baseline_loss']:.3f}{held}")
-            if source is not None:  # source is the best partner: see _transfer_source
-                item.call, item.source = CALL_TRANSFER, tasks[source]
-                item.reasons.append(
-                    f"{fit}; but its most related task {tasks[source]} (relatedness {partner_r:.2f}) has "
-                    f"{int(known[source])} labels ({known[source] / k:.0f}× its {k}): give it its own network "
-                    f"started from {tasks[source]}'s (pretrain on {tasks[source]}, then fine-tune on {task})")
-            else:
-                item.reasons.append(f"{fit} (condition 3: the shared network may be too small for it); give it its "
-                                    "own network, or try a bigger trunk")
-        elif too_small:
-            item.reasons.append(narrow_reason if narrow else capacity_reason)
-        elif len(members) < 2:
-            if partner is None:
-                item.reasons.append("its relatedness to the other tasks could not be measured (no co-labelled "
-                                    "rows in the probe)")
-            else:
-                item.reasons.append(
-                    f"it conflicts with every other task: its highest relatedness is {partner_r:.2f} (with "
-                    f"{tasks[partner]}), below {CONFLICT_THRESHOLD} (their gradients pull the shared features "
-                    f"apart)")
-        else:
-            others = [j for j in members if j != t]
-            related = [j for j in others if relatedness[t, j] >= RELATED_THRESHOLD]
-            related_labels = int(sum(known[j] for j in related))
-            group_labels = int(sum(known[j] for j in others))
-            item.call = CALL_SHARED if len(members) == n else CALL_GROUPS
-            mean_r = float(np.nanmean([relatedness[t, j] for j in others]))
-            if related:
-                item.reasons.append(
-                    f"it is related to {_names(tasks, related)} (relatedness ≥ {RELATED_THRESHOLD}; highest "
-                    f"{partner_r:.2f} with {tasks[partner] if partner is not None else '–'}), whose "
-                    f"{related_labels} labels ({related_labels / k:.2f}× its own {k}) train the features it "
-                    "needs" + (" (condition 2 holds)" if related_labels >= DATA_RATIO_LOW * k else ""))
-                if (partner is not None and partner_r >= STRONG_RELATED
-                        and known[partner] >= TRANSFER_DATA_FACTOR * k):
-                    item.reasons.append(
-                        f"learning it together with {tasks[partner]} ({int(known[partner])} labels) trains its "
-                        f"features as pretraining on {tasks[partner]} would, in one network; transfer (pretrain on "
-                        f"{tasks[partner]}, fine-tune on {task}) is the alternative if only {task} is needed")
-            else:
-                item.reasons.append(
-                    f"it is independent of the other tasks (mean relatedness {mean_r:.2f}, highest "
-                    f"{partner_r:.2f}): their gradients neither help nor harm it measurably, so a shared "
-                    f"network costs it nothing and saves {len(members) - 1} network(s)")
-            if related and len(related) < len(others):
-                item.reasons.append(f"the other {len(others) - len(related)} task(s) of its group are independent "
-                                    "of it: sharing with them saves networks")
-            if not related and group_labels:
-                item.reasons.append(f"the others' {group_labels} labels may still train low-level features it "
-                                    "shares with them (independent labels give orthogonal gradients at the "
-                                    "representation even when the features below are shared)")
-            if flagged:
-                c = capacity[t]
-                item.reasons.append(
-                    f"warning: the capacity check flags it (the shared network removed {c['shared_explained']:.0%} "
-                    f"of its baseline loss, its own network {c['own_explained']:.0%}); one flagged task is weak "
-                    "evidence, so it keeps sharing: confirm with `multitask compare`, or give it its own network")
-        advice.append(item)
+    representation (None: unknown). First each task's own call (:func:`_task_call`), then the groups in which
+    fewer than two tasks still share are dissolved (:func:`_settle_groups`), then the overall call
+    (:func:`_overall_call`).
 
-    # groups in which at least two tasks really share
-    sharing = [[t for t in members if advice[t].call in (CALL_SHARED, CALL_GROUPS)] for members in groups]
-    real = [s for s in sharing if len(s) >= 2]
+    >>> call, reasons, advice = decide(["a", "b"], [50, 40], np.array([[1, .6], [.6, 1]]), [[0, 1]], {}, "probe")
+    >>> call, [a.call for a in advice]
+    ('one shared network', ['one shared network', 'one shared network'])
+    """
+    situation = _Situation(tasks, known, relatedness, groups, capacity, source_name, width)
+    advice = [_task_call(situation, t) for t in range(situation.n)]
+    real, single_group = _settle_groups(situation, advice)
+    call, reasons = _overall_call(situation, advice, real, single_group)
+    return call, reasons, advice
+
+
+# ------------------------------------------------------------------------------------------- per-task rules
+
+
+def _task_call(s: _Situation, t: int) -> TaskAdvice:
+    """The first rule that applies: no labels; flagged by the capacity check (own network or transfer); trunk too
+    small for all; alone in its group; otherwise it shares with its group."""
+    item = TaskAdvice(s.tasks[t], CALL_SEPARATE, group=s.group_of[t])
+    k = int(s.known[t])
+    source = _transfer_source(t, s.relatedness, s.known, s.capacity) if s.flagged(t) and k else None
+    if k == 0:
+        item.reasons.append("it has no known label in the training split, so it cannot be trained at all")
+    elif s.flagged(t) and (s.too_small or source is not None):
+        _own_network_or_transfer(s, t, item, source)
+    elif s.too_small:
+        item.reasons.append(s.narrow_reason() if s.narrow else s.capacity_reason())
+    elif len(s.groups[s.group_of[t]]) < 2:
+        _alone(s, t, item)
+    else:
+        _shares_with_group(s, t, item)
+    return item
+
+
+def _capacity_fit(c: dict[str, Any]) -> str:
+    """The capacity check's finding for a flagged task, in words."""
+    held = (f"; on held-out probe rows its own network reaches AP {c['held_own_ap']:.2f} against "
+            f"{c['held_shared_ap']:.2f}" if np.isfinite(c.get("held_own_ap", np.nan))
+            and np.isfinite(c.get("held_shared_ap", np.nan)) else "")
+    return (f"the shared network fits it clearly worse than its own network: training loss "
+            f"{c['shared_loss']:.3f} vs {c['own_loss']:.3f} after the same number of epochs, removing "
+            f"{c['shared_explained']:.0%} vs {c['own_explained']:.0%} of its baseline loss "
+            f"{c['baseline_loss']:.3f}{held}")
+
+
+def _own_network_or_transfer(s: _Situation, t: int, item: TaskAdvice, source: int | None) -> None:
+    """A flagged task: transfer from its source when it has one, else its own network."""
+    fit = _capacity_fit(s.capacity[t])
+    k, task = int(s.known[t]), s.tasks[t]
+    if source is not None:  # source is the best partner: see _transfer_source
+        partner_r = _best_partner(s.relatedness, t)[1]
+        item.call, item.source = CALL_TRANSFER, s.tasks[source]
+        item.reasons.append(
+            f"{fit}; but its most related task {s.tasks[source]} (relatedness {partner_r:.2f}) has "
+            f"{int(s.known[source])} labels ({s.known[source] / k:.0f}× its {k}): give it its own network "
+            f"started from {s.tasks[source]}'s (pretrain on {s.tasks[source]}, then fine-tune on {task})")
+    else:
+        item.reasons.append(f"{fit} (condition 3: the shared network may be too small for it); give it its "
+                            "own network, or try a bigger trunk")
+
+
+def _alone(s: _Situation, t: int, item: TaskAdvice) -> None:
+    """A task alone in its group: unmeasured, or in conflict with every other task."""
+    partner, partner_r = _best_partner(s.relatedness, t)
+    if partner is None:
+        item.reasons.append("its relatedness to the other tasks could not be measured (no co-labelled "
+                            "rows in the probe)")
+    else:
+        item.reasons.append(
+            f"it conflicts with every other task: its highest relatedness is {partner_r:.2f} (with "
+            f"{s.tasks[partner]}), below {CONFLICT_THRESHOLD} (their gradients pull the shared features "
+            f"apart)")
+
+
+def _shares_with_group(s: _Situation, t: int, item: TaskAdvice) -> None:
+    """A task that shares with its group: why (related or independent), and a capacity warning if flagged."""
+    members = s.groups[s.group_of[t]]
+    others = [j for j in members if j != t]
+    related = [j for j in others if s.relatedness[t, j] >= RELATED_THRESHOLD]
+    item.call = CALL_SHARED if len(members) == s.n else CALL_GROUPS
+    if related:
+        _related_reasons(s, t, item, related)
+    else:
+        partner_r = _best_partner(s.relatedness, t)[1]
+        mean_r = float(np.nanmean([s.relatedness[t, j] for j in others]))
+        item.reasons.append(
+            f"it is independent of the other tasks (mean relatedness {mean_r:.2f}, highest "
+            f"{partner_r:.2f}): their gradients neither help nor harm it measurably, so a shared "
+            f"network costs it nothing and saves {len(members) - 1} network(s)")
+    if related and len(related) < len(others):
+        item.reasons.append(f"the other {len(others) - len(related)} task(s) of its group are independent "
+                            "of it: sharing with them saves networks")
+    group_labels = int(sum(s.known[j] for j in others))
+    if not related and group_labels:
+        item.reasons.append(f"the others' {group_labels} labels may still train low-level features it "
+                            "shares with them (independent labels give orthogonal gradients at the "
+                            "representation even when the features below are shared)")
+    if s.flagged(t):
+        c = s.capacity[t]
+        item.reasons.append(
+            f"warning: the capacity check flags it (the shared network removed {c['shared_explained']:.0%} "
+            f"of its baseline loss, its own network {c['own_explained']:.0%}); one flagged task is weak "
+            "evidence, so it keeps sharing: confirm with `multitask compare`, or give it its own network")
+
+
+def _related_reasons(s: _Situation, t: int, item: TaskAdvice, related: list[int]) -> None:
+    """Why a task gains from its related group members' labels (and when transfer is the alternative)."""
+    k, task = int(s.known[t]), s.tasks[t]
+    partner, partner_r = _best_partner(s.relatedness, t)
+    related_labels = int(sum(s.known[j] for j in related))
+    item.reasons.append(
+        f"it is related to {_names(s.tasks, related)} (relatedness ≥ {RELATED_THRESHOLD}; highest "
+        f"{partner_r:.2f} with {s.tasks[partner] if partner is not None else '–'}), whose "
+        f"{related_labels} labels ({related_labels / k:.2f}× its own {k}) train the features it "
+        "needs" + (" (condition 2 holds)" if related_labels >= DATA_RATIO_LOW * k else ""))
+    if partner is not None and partner_r >= STRONG_RELATED and s.known[partner] >= TRANSFER_DATA_FACTOR * k:
+        item.reasons.append(
+            f"learning it together with {s.tasks[partner]} ({int(s.known[partner])} labels) trains its "
+            f"features as pretraining on {s.tasks[partner]} would, in one network; transfer (pretrain on "
+            f"{s.tasks[partner]}, fine-tune on {task}) is the alternative if only {task} is needed")
+
+
+# ------------------------------------------------------------------------------------------- groups, overall
+
+
+def _settle_groups(s: _Situation, advice: list[TaskAdvice]) -> tuple[list[list[int]], bool]:
+    """Dissolve groups in which fewer than two tasks still share; (the groups that really share, whether one
+    group holds every task)."""
+    sharing = [[t for t in members if advice[t].call in (CALL_SHARED, CALL_GROUPS)] for members in s.groups]
+    real = [members for members in sharing if len(members) >= 2]
     for members in sharing:
         if len(members) == 1:  # its partners chose transfer (from it) or their own network
-            t = members[0]
-            targets = [a.task for a in advice if a.source == tasks[t]]
-            others = [advice[j].task for j in groups[group_of[t]] if j != t and advice[j].source != tasks[t]]
-            advice[t].call = CALL_SEPARATE
-            advice[t].reasons = advice[t].reasons[:1]  # keep "related to …", drop the sharing sentence
-            if targets:
-                advice[t].reasons.append(f"it is the source for transfer to {', '.join(targets)}; train it on its "
-                                         "own")
-            if others:
-                advice[t].reasons.append(f"the other tasks of its group ({', '.join(others)}) get their own "
-                                         "networks (see their reasons), so it trains on its own")
-    single_group = len(real) == 1 and len(real[0]) == n
+            _left_alone(s, advice, members[0])
+    single_group = len(real) == 1 and len(real[0]) == s.n
     for members in real:
         for t in members:
             advice[t].call = CALL_SHARED if single_group else CALL_GROUPS
+    return real, single_group
 
-    reasons: list[str] = []
+
+def _left_alone(s: _Situation, advice: list[TaskAdvice], t: int) -> None:
+    """The only task of its group still sharing: it trains on its own (and may be a transfer source)."""
+    targets = [a.task for a in advice if a.source == s.tasks[t]]
+    others = [advice[j].task for j in s.groups[s.group_of[t]] if j != t and advice[j].source != s.tasks[t]]
+    advice[t].call = CALL_SEPARATE
+    advice[t].reasons = advice[t].reasons[:1]  # keep "related to …", drop the sharing sentence
+    if targets:
+        advice[t].reasons.append(f"it is the source for transfer to {', '.join(targets)}; train it on its own")
+    if others:
+        advice[t].reasons.append(f"the other tasks of its group ({', '.join(others)}) get their own "
+                                 "networks (see their reasons), so it trains on its own")
+
+
+def _overall_call(s: _Situation, advice: list[TaskAdvice], real: list[list[int]], single_group: bool
+                  ) -> tuple[str, list[str]]:
+    """The overall call and its reasons, then notes on transfers and on flagged tasks that still share."""
     transfers = [a for a in advice if a.call == CALL_TRANSFER]
-    off = relatedness[~np.eye(n, dtype=bool)] if n > 1 else np.zeros(0)
-    related_pairs = int(np.sum(off >= RELATED_THRESHOLD) // 2)
+    call, reasons = _main_call(s, advice, real, single_group, transfers)
+    if transfers and call != CALL_TRANSFER:
+        reasons.append("transfer: " + "; ".join(f"{a.task} from {a.source}" for a in transfers))
+    flagged = [s.tasks[t] for t, c in s.capacity.items() if c.get("flagged")]
+    if flagged and not s.too_small:
+        reasons.append(f"the capacity check flags {len(flagged)} task(s) ({', '.join(flagged)}), too few to call "
+                       "the trunk too small: they share, with a warning (see their reasons)")
+    return call, reasons
+
+
+def _main_call(s: _Situation, advice: list[TaskAdvice], real: list[list[int]], single_group: bool,
+               transfers: list[TaskAdvice]) -> tuple[str, list[str]]:
+    """The first overall rule that applies: one task; narrow representation; trunk too small; one group; groups;
+    transfers; otherwise separate networks."""
+    n = s.n
     if n == 1:
-        call = CALL_SEPARATE
-        reasons.append("there is only one task: nothing to share")
-    elif narrow:
-        call = CALL_SEPARATE
-        reasons.append(narrow_reason)
-    elif too_small:
-        call = CALL_SEPARATE
-        reasons.append(f"the capacity check flags {n_flagged} of the {n_conclusive} tasks it could judge (the "
-                       "shared network fits them clearly worse than their own networks, also on held-out rows): the "
-                       "trunk looks too small for all tasks at once; use separate networks, or a bigger trunk")
-    elif single_group:
-        call = CALL_SHARED
-        reasons.append(f"no task conflicts with the others (mean relatedness within the group ≥ "
-                       f"{CONFLICT_THRESHOLD}) and no capacity problem was confirmed: all {n} tasks can share one "
-                       f"network ({related_pairs} related pair(s) with relatedness ≥ {RELATED_THRESHOLD}; "
-                       "independent tasks share for cost: one network instead of "
-                       f"{n})")
-    elif real:
-        call = CALL_GROUPS
-        listed = "; ".join("{" + _names(tasks, members) + "}" for members in real)
-        reasons.append(f"{len(real)} group(s) of tasks share a network: {listed}")
+        return CALL_SEPARATE, ["there is only one task: nothing to share"]
+    if s.narrow:
+        return CALL_SEPARATE, [s.narrow_reason()]
+    if s.too_small:
+        return CALL_SEPARATE, [
+            f"the capacity check flags {s.n_flagged} of the {s.n_conclusive} tasks it could judge (the shared "
+            "network fits them clearly worse than their own networks, also on held-out rows): the trunk looks too "
+            "small for all tasks at once; use separate networks, or a bigger trunk"]
+    if single_group:
+        off = s.relatedness[~np.eye(n, dtype=bool)]
+        related_pairs = int(np.sum(off >= RELATED_THRESHOLD) // 2)
+        return CALL_SHARED, [
+            f"no task conflicts with the others (mean relatedness within the group ≥ {CONFLICT_THRESHOLD}) and no "
+            f"capacity problem was confirmed: all {n} tasks can share one network ({related_pairs} related pair(s) "
+            f"with relatedness ≥ {RELATED_THRESHOLD}; independent tasks share for cost: one network instead of "
+            f"{n})"]
+    if real:
+        listed = "; ".join("{" + _names(s.tasks, members) + "}" for members in real)
+        reasons = [f"{len(real)} group(s) of tasks share a network: {listed}"]
         rest = [a.task for a in advice if a.call == CALL_SEPARATE]
         if rest:
             reasons.append(f"{len(rest)} task(s) get their own network: {', '.join(rest[:8])}"
                            + (" …" if len(rest) > 8 else ""))
-    elif transfers:
-        call = CALL_TRANSFER
-        reasons.append("no group of tasks shares a network with profit, but "
-                       + "; ".join(f"{a.task} can start from {a.source}" for a in transfers))
-    else:
-        call = CALL_SEPARATE
-        reasons.append(f"every task conflicts with the others (relatedness < {CONFLICT_THRESHOLD} from "
-                       f"{source_name}) or has its own reason to train alone")
-    if transfers and call != CALL_TRANSFER:
-        reasons.append("transfer: " + "; ".join(f"{a.task} from {a.source}" for a in transfers))
-    flagged = [tasks[t] for t, c in capacity.items() if c.get("flagged")]
-    if flagged and not too_small:
-        reasons.append(f"the capacity check flags {len(flagged)} task(s) ({', '.join(flagged)}), too few to call "
-                       "the trunk too small: they share, with a warning (see their reasons)")
-    return call, reasons, advice
+        return CALL_GROUPS, reasons
+    if transfers:
+        return CALL_TRANSFER, ["no group of tasks shares a network with profit, but "
+                               + "; ".join(f"{a.task} can start from {a.source}" for a in transfers)]
+    return CALL_SEPARATE, [f"every task conflicts with the others (relatedness < {CONFLICT_THRESHOLD} from "
+                           f"{s.source_name}) or has its own reason to train alone"]

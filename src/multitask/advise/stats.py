@@ -3,7 +3,7 @@
 Everything here reads only the labels (no training) and uses the training split.
 
 >>> import numpy as np
->>> from multitask.labels import label_table_from_arrays
+>>> from multitask.tables import label_table_from_arrays
 >>> y = np.array([[1, 0], [0, np.nan], [1, 1], [np.nan, 1]])
 >>> counts = task_counts(label_table_from_arrays(np.zeros((4, 1)), y))
 >>> [(c["task"], c["known"], c["positives"], c["others_known"], c["ratio"]) for c in counts]
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from multitask.labels import LabelTable
+from multitask.tables import LabelTable
 
 MIN_COLABELLED = 10
 """Pairs of tasks known together on fewer training rows than this get no correlation (NaN)."""

@@ -17,8 +17,13 @@ Labels are selected by name and returned in that order (the XML's order, which f
 ARFF's); the frame has the features (in ARFF order) followed by the labels (in the returned order).
 
 Features are floats (``?`` → NaN). A nominal feature declared ``{0,1}`` becomes one 0/1 column; any other
-nominal feature is one-hot encoded into columns ``"name=value"`` (NaN in all of them when missing). String
-(and other non-numeric) features raise :class:`~multitask.errors.LabelError`.
+nominal feature is one-hot encoded into columns ``"name=value"`` (NaN in all of them when missing). A ``string``
+attribute is never a feature: one string attribute (an example ID) gives the row ids (:func:`read_arff_rows`;
+``read_arff`` leaves it out of the frame); more than one raises :class:`~multitask.errors.LabelError`. Other
+non-numeric attributes (``date``, relational) raise it too.
+
+Attribute names and nominal values are unescaped as the ARFF format writes them (``'Swainson\\'s Thrush'`` is
+the label ``Swainson's Thrush``, as in the Mulan XML).
 
 Labels are 0/1: an ``int64`` column, or ``float64`` with NaN where the ARFF has ``?`` for that label (NaN
 exists only here, at the file edge; convert it once to ``targets``/``known``).
@@ -47,12 +52,14 @@ import arff
 import numpy as np
 import pandas as pd
 
-from multitask.errors import LabelError
+from multitask.errors import LabelError, MissingFileError
 
 _SPLIT_SUFFIX = re.compile(r"[-_](train|test)$", re.IGNORECASE)
 _MEKA_LABELS = re.compile(r"-C\s+(-?\d+)")
 _NUMERIC_TYPES = ("NUMERIC", "REAL", "INTEGER")
 _BINARY = {"0", "1"}
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 def default_xml_path(path: str | Path) -> Path:
@@ -117,12 +124,20 @@ def _is_sparse(text: str) -> bool:
     return False
 
 
-def _decode(path: Path) -> tuple[str, list[tuple[str, Any]], np.ndarray, list[int]]:
-    """Parse with liac-arff: (relation, attributes, codes matrix, 1-based line of each data row).
+def _unescape(text: str) -> str:
+    r"""An ARFF name or value as meant: liac-arff keeps the backslashes of quoted names.
+
+    >>> _unescape("Swainson\\'s Thrush")
+    "Swainson's Thrush"
+    """
+    return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text) if "\\" in text else text
+
+
+def _decode(path: Path) -> tuple[str, list[tuple[str, Any]], np.ndarray, list[int], dict[int, list[str]]]:
+    """Parse with liac-arff: (relation, attributes, codes matrix, 1-based line of each data row, string values).
 
     ``codes`` is float: numeric values, nominal values as their index among the declared values, NaN for
-    ``?``.
-    String attributes are kept as NaN here (they are rejected later unless unused).
+    ``?``. String attributes are NaN in ``codes``; their values are in the last item, by attribute position.
     """
     text = _read_text(path)
     sparse = _is_sparse(text)
@@ -135,6 +150,7 @@ def _decode(path: Path) -> tuple[str, list[tuple[str, Any]], np.ndarray, list[in
         n_columns = len(attributes)
         numeric_or_nominal = [kind != "STRING" for _, kind in attributes]
         all_numeric = all(numeric_or_nominal)
+        strings: dict[int, list[str]] = {j: [] for j, ok in enumerate(numeric_or_nominal) if not ok}
         rows: list[np.ndarray] = []
         lines: list[int] = []
         for record in parsed["data"]:
@@ -144,6 +160,8 @@ def _decode(path: Path) -> tuple[str, list[tuple[str, Any]], np.ndarray, list[in
                 continue
             row = np.zeros(n_columns)
             items = record.items() if sparse else enumerate(record)
+            for j, values in strings.items():
+                values.append("" if sparse and j not in record else (record[j] or ""))
             for j, value in items:
                 if value is None:
                     row[j] = np.nan
@@ -161,7 +179,9 @@ def _decode(path: Path) -> tuple[str, list[tuple[str, Any]], np.ndarray, list[in
         line = getattr(decoder, "_current_line", None) or None
         raise LabelError(f"ARFF parse error: {error}", file=path, line=line) from error
     codes = np.vstack(rows) if rows else np.zeros((0, n_columns))
-    return parsed["relation"], attributes, codes, lines
+    attributes = [(_unescape(name), [_unescape(v) for v in kind] if isinstance(kind, list) else kind)
+                  for name, kind in attributes]
+    return parsed["relation"], attributes, codes, lines, strings
 
 
 def _label_names_from_attributes(relation: str, attributes: list[tuple[str, Any]], path: Path) -> list[str]:
@@ -241,16 +261,42 @@ def read_arff(
     An explicit ``xml_path`` that does not exist raises ``FileNotFoundError``; the default one is only used
     when present. A label name that is not an attribute raises :class:`~multitask.errors.LabelError`.
     """
+    frame, labels, _, _ = read_arff_rows(path, label_names, xml_path)
+    return frame, labels
+
+
+def read_arff_rows(
+    path: str | Path,
+    label_names: Iterable[str] | None = None,
+    xml_path: str | Path | None = None,
+) -> tuple[pd.DataFrame, list[str], list[int], np.ndarray | None]:
+    """As :func:`read_arff`, plus the file line of every data row and the row ids (the string attribute's values,
+    or None when the file has none).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ids.arff"
+    >>> _ = path.write_text("@relation t\\n@attribute id string\\n@attribute x numeric\\n@attribute 'a\\\\'s' {0,1}\\n"
+    ...                     "@data\\n'r1',0.5,1\\n'r2',1,0\\n")
+    >>> frame, labels, lines, ids = read_arff_rows(path)
+    >>> list(frame.columns), labels, lines, ids.tolist()
+    (['x', "a's"], ["a's"], [6, 7], ['r1', 'r2'])
+    """
     path = Path(path)
-    relation, attributes, codes, lines = _decode(path)
+    relation, attributes, codes, lines, strings = _decode(path)
     kinds = dict(attributes)
+    string_names = [attributes[j][0] for j in strings]
+    if len(string_names) > 1:
+        raise LabelError(f"{len(string_names)} string attributes {string_names}: one string attribute (an example "
+                         "ID) is used as the row ids, more are not supported; remove the others", file=path,
+                         column=string_names[1])
+    ids = np.array(next(iter(strings.values())), dtype=object) if strings else None
 
     if label_names is not None:
         labels = _check_label_names(label_names, path)
     else:
         xml = Path(xml_path) if xml_path is not None else default_xml_path(path)
         if xml_path is not None and not xml.is_file():
-            raise FileNotFoundError(f"{xml}: Mulan XML file not found")
+            raise MissingFileError(f"{xml}: Mulan XML file not found")
         labels = read_mulan_xml(xml) if xml.is_file() else _label_names_from_attributes(relation, attributes, path)
     missing = [name for name in labels if name not in kinds]
     if missing:
@@ -265,7 +311,7 @@ def read_arff(
     label_set = set(labels)
     columns: dict[str, np.ndarray] = {}
     for j, (name, kind) in enumerate(attributes):
-        if name in label_set:
+        if name in label_set or j in strings:
             continue
         values = codes[:, j]
         if kind in _NUMERIC_TYPES:
@@ -295,8 +341,10 @@ def read_arff(
                 column=name,
             )
     for name in labels:
+        if position[name] in strings:
+            raise LabelError("a string attribute cannot be a label", file=path, column=name)
         columns[name] = _label_column(name, kinds[name], codes[:, position[name]], lines, path)
-    return pd.DataFrame(columns), labels
+    return pd.DataFrame(columns), labels, lines, ids
 
 
 def load_mulan(name: str, root: str | Path) -> dict[str, tuple[pd.DataFrame, list[str]]]:
@@ -318,7 +366,7 @@ def load_mulan(name: str, root: str | Path) -> dict[str, tuple[pd.DataFrame, lis
     for split in ("train", "test"):
         path = folder / f"{name}-{split}.arff"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: Mulan {split} file not found")
+            raise MissingFileError(f"{path}: Mulan {split} file not found")
         result[split] = read_arff(path)
     train_columns = list(result["train"][0].columns)
     test_columns = list(result["test"][0].columns)
@@ -340,7 +388,7 @@ def mulan_table(name: str, root: str | Path, val_fraction: float = 0.15, seed: i
     >>> table.n_tasks, (table.split == "test").sum()  # doctest: +SKIP
     (6, 202)
     """
-    from multitask.labels import label_table_from_arrays, seeded_split
+    from multitask.tables import label_table_from_arrays, seeded_split
 
     parts = load_mulan(name, root)
     train_frame, labels = parts["train"]

@@ -17,7 +17,7 @@ from multitask.data.datasets import (
     should_cache,
     train_transform,
 )
-from multitask.labels import LabelTable
+from multitask.tables import LabelTable
 
 
 def make_dataset(table: LabelTable, config: DataConfig, train: bool = False) -> Dataset:
@@ -75,10 +75,16 @@ class MultiTaskDataModule(L.LightningDataModule):
 
 
 def feature_statistics(table: LabelTable) -> tuple[torch.Tensor, torch.Tensor] | tuple[None, None]:
-    """Mean and standard deviation of the training features (None for image tables); 1 for constant ones."""
+    """Mean and standard deviation of the training features (None for image tables); 1 for constant ones.
+
+    The one feature standardisation: every network on feature vectors (training, the estimator, the advisor's
+    probe) is built with these statistics (:class:`multitask.models.network.Standardize`).
+    """
     if table.features is None:
         return None, None
     train = table.features[table.split == "train"]
-    std = train.std(axis=0)
-    std[std == 0] = 1.0  # a constant feature stays as it is (as scikit-learn's StandardScaler does)
-    return torch.from_numpy(train.mean(axis=0).astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+    std = train.std(axis=0, dtype=np.float64)  # float64 sums: float32 squares of large values would overflow
+    mean = train.mean(axis=0, dtype=np.float64)
+    # a constant (or constant up to rounding) feature stays as it is, as scikit-learn's StandardScaler does
+    std[std <= 1e-6 * (1 + np.abs(mean))] = 1.0
+    return torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))

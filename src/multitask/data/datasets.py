@@ -18,20 +18,42 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
+from multitask.data.images import read_rgb
 from multitask.errors import LabelError
 
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
 
+class UnreadableImageError(LabelError):
+    """An image that could not be decoded while training or predicting (its header was fine when checked).
+
+    A DataLoader worker process re-raises an exception in the main process by calling its class with one
+    message holding the worker's traceback; this class keeps only its own last line, so the user sees one line
+    naming the file and never the worker's traceback.
+
+    >>> str(UnreadableImageError("Caught UnreadableImageError in DataLoader worker process 0.\\nOriginal "
+    ...                          "Traceback (most recent call last):\\n  File ...\\n"
+    ...                          "multitask.data.datasets.UnreadableImageError: a.png: cannot decode image\\n"))
+    'a.png: cannot decode image'
+    """
+
+    def __init__(self, message: str, **where: object) -> None:
+        marker = f"{type(self).__name__}: "
+        if not where and message.startswith("Caught ") and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
 def load_image(path: str | Path, size: int) -> Tensor:
-    """An image file as a uint8 tensor (3, size, size), squashed to the square size."""
+    """An image file as a uint8 tensor (3, size, size), squashed to the square size (modes as
+    :func:`multitask.data.images.to_rgb`)."""
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            array = np.asarray(image, dtype=np.uint8)
-    except OSError as error:
-        raise LabelError(f"cannot read image: {error}", file=path) from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        array = read_rgb(path)
+    except LabelError as error:
+        raise UnreadableImageError(f"{error.reason}; use data.missing_images=skip to decode every image before "
+                                   "training and skip broken ones", file=path) from None
+    image = Image.fromarray(array).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
 def load_images(paths: Sequence[str], size: int, threads: int | None = None) -> Tensor:

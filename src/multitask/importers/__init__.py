@@ -17,53 +17,44 @@ a.jpg,1,?
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from multitask.errors import LabelError
 
 # The importer modules use the helpers below through function-level imports, so importing them first is safe.
 from multitask.importers.coco import import_coco
-from multitask.importers.merge import MergeSummary, merge_label_tables, read_label_frame
+from multitask.importers.merge import MergeSummary, merge_label_tables
 from multitask.importers.openimages import import_openimages
 from multitask.importers.voc import import_voc
+from multitask.tables.reader import PARQUET_SUFFIXES, TEXT_SUFFIXES
 
 UNKNOWN = "?"
 LABEL_VALUES = ("1", "0", UNKNOWN)
-_CSV_SUFFIXES = (".csv",)
-_PARQUET_SUFFIXES = (".parquet", ".pq")
+WRITABLE_SUFFIXES = (*TEXT_SUFFIXES, *PARQUET_SUFFIXES)
 
 
-def _cell_to_str(value: object) -> str:
-    """String form of one cell: ``None``/NaN become ``""``, integral floats lose their ``.0``."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value)
+def _strings(column: pd.Series) -> pd.Series:
+    """One column as text: missing cells become ``""``, integral floats lose their ``.0`` (column-wise)."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.map({True: "1", False: "0"}).astype(object).where(column.notna(), "")
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        integral = finite & (np.floor(np.where(finite, values, 0)) == np.where(finite, values, 0))
+        text = column.astype(str).to_numpy(dtype=object)
+        text[integral] = values[integral].astype(np.int64).astype(str)
+        text[np.isnan(values)] = ""
+        return pd.Series(text, index=column.index, dtype=object)
+    return column.astype(object).where(column.notna(), "").astype(str)
 
 
-def frame_as_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose every cell is a ``str`` (missing cells become ``""``).
-
-    >>> frame_as_strings(pd.DataFrame({"a": [1.0, None], "b": ["x", "y"]}))["a"].tolist()
-    ['1', '']
-    """
-    return pd.DataFrame(
-        {column: [_cell_to_str(v) for v in frame[column].tolist()] for column in frame.columns},
-        index=frame.index,
-        columns=frame.columns,
-    )
-
-
-def write_label_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a label table to ``.csv`` or ``.parquet``/``.pq`` (chosen by extension), every column as strings.
+def write_label_table(frame: pd.DataFrame, path: str | Path, *, inputs: Iterable[str | Path] = ()) -> None:
+    """Write a label table to ``.csv`` / ``.tsv`` / ``.txt`` or ``.parquet`` / ``.pq`` (by extension), every column
+    as strings, atomically; refuses to write over any of `inputs` (the files it was made from).
 
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels.parquet"
@@ -71,17 +62,22 @@ def write_label_table(frame: pd.DataFrame, path: str | Path) -> None:
     >>> pd.read_parquet(path)["car"].tolist()
     ['0']
     """
+    from multitask.files import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in _CSV_SUFFIXES + _PARQUET_SUFFIXES:
-        raise LabelError(
-            "unknown label table extension; use .csv, .parquet or .pq", file=path, value=path.suffix
-        )
-    strings = frame_as_strings(frame).reset_index(drop=True)
-    if suffix in _CSV_SUFFIXES:
-        strings.to_csv(path, index=False, lineterminator="\n")
-    else:
-        strings.astype(str).to_parquet(path, index=False)
+    if suffix not in WRITABLE_SUFFIXES:
+        raise LabelError(f"unknown label table extension; use one of {', '.join(WRITABLE_SUFFIXES)}", file=path,
+                         value=path.suffix)
+    for source in inputs:
+        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise LabelError("the output would overwrite an input of this import; choose another --out", file=path)
+    strings = pd.DataFrame({name: _strings(frame[name]) for name in frame.columns}, columns=frame.columns)
+    with atomic_path(path) as tmp:
+        if suffix in TEXT_SUFFIXES:
+            strings.to_csv(tmp, index=False, lineterminator="\n", sep="\t" if suffix == ".tsv" else ",")
+        else:
+            strings.astype(str).to_parquet(tmp, index=False)
 
 
 def check_classes(classes: Iterable[str] | None, *, file: str | Path | None = None) -> list[str] | None:
@@ -127,15 +123,14 @@ def build_label_table(
 
 __all__ = [
     "LABEL_VALUES",
+    "WRITABLE_SUFFIXES",
     "UNKNOWN",
     "MergeSummary",
     "build_label_table",
     "check_classes",
-    "frame_as_strings",
     "import_coco",
     "import_openimages",
     "import_voc",
     "merge_label_tables",
-    "read_label_frame",
     "write_label_table",
 ]

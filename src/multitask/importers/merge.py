@@ -10,8 +10,12 @@ conflict, handled by ``conflicts``:
 - ``"first"``: the value of the first source (in the order given) that knows it is kept.
 
 Every conflict resolved is recorded in the returned :class:`MergeSummary`. Output rows are sorted by input,
-task columns sorted by name. Every column of a source other than ``on`` is a task whose values must be
-``1``, ``0``, ``?`` or empty (= ``?``); drop ``split`` columns before merging (assign splits afterwards).
+task columns sorted by name. A source is a DataFrame or a table file (read by the one reader,
+:func:`multitask.tables.read_table`); every column of it other than ``on`` is a task whose values follow the
+label vocabulary of ``multitask train`` (:mod:`multitask.tables.vocabulary`: ``1``/``0``, ``true``/``false``,
+``yes``/``no``, and ``?``, empty, ``NA``, ``N/A``, ``NaN``, ``null`` for unknown); anything else, a ragged row,
+or two task names that differ only in surrounding spaces is refused naming the file, line, column and value.
+Drop ``split`` columns before merging (assign splits afterwards).
 
 >>> import pandas as pd
 >>> a = pd.DataFrame({"image": ["x.jpg", "y.jpg"], "car": ["1", "0"]})
@@ -32,12 +36,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from multitask.errors import LabelError
+from multitask.tables.reader import RawTable, Role, read_table, table_from_frame
 
 ConflictPolicy = Literal["error", "unknown", "first"]
 _POLICIES = ("error", "unknown", "first")
-_NORMALISE = {"1": "1", "0": "0", "?": "?", "": "?"}
+_TEXT = np.array(["0", "1", "?"], dtype=object)  # indexed by the vocabulary's codes 0, 1 and -1 (unknown)
 
 
 @dataclass(frozen=True)
@@ -95,70 +102,45 @@ class MergeSummary:
         return self.to_markdown()
 
 
-def read_label_frame(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv`` or ``.parquet``/``.pq`` label table with every cell as a string (empty stays ``""``).
+def _source(name: str, source: pd.DataFrame | str | Path, on: str) -> tuple[RawTable, pd.DataFrame]:
+    """(raw table, the task columns as ``"1"``/``"0"``/``"?"`` strings indexed by input) of one source."""
+    def plan(names: list[str], _: object) -> dict[str, Role]:
+        if on not in names:
+            raise LabelError(f"source {name!r} has no input column", file=where, column=on)
+        if "split" in names and on != "split":
+            raise LabelError(f"source {name!r}: drop the split column before merging (assign splits after)",
+                             file=where, column="split")
+        return {column: "text" if column == on else "labels" for column in names}
 
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "labels.csv"
-    >>> _ = path.write_text("image,car,NA\\n001.jpg,1,\\n")
-    >>> read_label_frame(path).values.tolist()
-    [['001.jpg', '1', '']]
-    """
-    from multitask.importers import frame_as_strings
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    if suffix in (".parquet", ".pq"):
-        return frame_as_strings(pd.read_parquet(path))
-    raise LabelError("unknown label table extension; use .csv, .parquet or .pq", file=path, value=path.suffix)
-
-
-def _normalised_source(name: str, frame: pd.DataFrame, on: str) -> pd.DataFrame:
-    """The source's task columns as ``"1"``/``"0"``/``"?"`` strings, indexed by input."""
-    from multitask.importers import frame_as_strings
-
-    frame = frame.rename(columns=str)
-    if on not in frame.columns:
-        raise LabelError(f"source {name!r} has no input column", column=on)
-    if frame.columns.duplicated().any():
-        duplicated = frame.columns[frame.columns.duplicated()][0]
-        raise LabelError(f"source {name!r} has a duplicated column", column=str(duplicated))
-    if "split" in frame.columns and on != "split":
-        raise LabelError(
-            f"source {name!r}: drop the split column before merging (assign splits after)", column="split"
-        )
-    strings = frame_as_strings(frame.reset_index(drop=True))
-    inputs = strings[on]
-    if (inputs == "").any():
-        row = int(np.flatnonzero((inputs == "").to_numpy())[0])
-        raise LabelError(f"source {name!r}, row {row}: empty input", column=on)
-    duplicated = inputs.duplicated()
+    if isinstance(source, str | Path):
+        where: str | Path | None = source
+        raw = read_table(source, plan)
+    else:
+        where = None
+        raw = table_from_frame(source.reset_index(drop=True), f"source {name!r}", plan)
+    inputs = pc.utf8_trim_whitespace(raw.column(on).cast(pa.string())).fill_null("")
+    inputs = inputs.to_numpy(zero_copy_only=False).astype(object)
+    empty = inputs == ""
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise LabelError(f"source {name!r}: empty input", file=where, line=raw.line(row), column=on)
+    index = pd.Index(inputs, name=on)
+    duplicated = index.duplicated()
     if duplicated.any():
-        raise LabelError(f"source {name!r}: input appears twice", column=on, value=inputs[duplicated].iloc[0])
-    tasks = [c for c in strings.columns if c != on]
-    result = {}
-    for task in tasks:
-        normalised = strings[task].map(lambda v: _NORMALISE.get(v.strip()))
-        bad = normalised.isna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise LabelError(
-                f"source {name!r}, row {row} (input {inputs.iloc[row]!r}): label must be 1, 0 or ?",
-                column=task,
-                value=strings[task].iloc[row],
-            )
-        result[task] = normalised.to_numpy(dtype=object)
-    return pd.DataFrame(result, index=pd.Index(inputs.to_numpy(dtype=object), name=on), columns=tasks)
+        row = int(np.flatnonzero(duplicated)[0])
+        raise LabelError(f"source {name!r}: input appears twice", file=where, line=raw.line(row), column=on,
+                         value=inputs[row])
+    columns = {task: _TEXT[raw.label_column(task)] for task in raw.labels}
+    return raw, pd.DataFrame(columns, index=index, columns=list(raw.labels))
 
 
 def merge_label_tables(
-    frames: Mapping[str, pd.DataFrame] | Sequence[tuple[str, pd.DataFrame]],
+    frames: Mapping[str, pd.DataFrame | str | Path] | Sequence[tuple[str, pd.DataFrame | str | Path]],
     on: str = "image",
     conflicts: ConflictPolicy = "error",
 ) -> tuple[pd.DataFrame, MergeSummary]:
-    """Merge named label tables (see the module docstring); returns the merged table and a summary."""
+    """Merge named label tables (DataFrames or table files; see the module docstring); returns the merged table
+    and a summary."""
     if conflicts not in _POLICIES:
         raise LabelError(f"conflicts must be one of {_POLICIES}", value=conflicts)
     pairs = list(frames.items()) if isinstance(frames, Mapping) else [tuple(p) for p in frames]
@@ -167,9 +149,7 @@ def merge_label_tables(
     names = [str(name) for name, _ in pairs]
     if len(set(names)) != len(names):
         raise LabelError("source names must be distinct", value=names)
-    sources = {
-        name: _normalised_source(name, frame, on) for name, (_, frame) in zip(names, pairs, strict=True)
-    }
+    sources = {name: _source(name, frame, on)[1] for name, (_, frame) in zip(names, pairs, strict=True)}
 
     input_sets = {name: set(source.index) for name, source in sources.items()}
     all_inputs = sorted(set().union(*input_sets.values()))

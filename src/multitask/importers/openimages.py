@@ -1,8 +1,9 @@
 """Import Open Images image-level labels (``*-annotations-human-imagelabels*.csv``) as a label table.
 
 The labels CSV has a header and the columns ``ImageID,Source,LabelName,Confidence`` (``Source`` is optional
-here). ``LabelName`` is a machine id (MID) such as ``/m/01g317``. Open Images only *verified* some classes per
-image, so:
+here); it is read by the project's one table reader (:func:`multitask.tables.read_table`, streamed and
+column-wise, so the 9-million-row Open Images files are fine) and checked column-wise. ``LabelName`` is a
+machine id (MID) such as ``/m/01g317``. Open Images only *verified* some classes per image, so:
 
 - ``Confidence`` 1 → ``"1"`` (verified present), 0 → ``"0"`` (verified absent);
 - a class with no row for an image → ``"?"`` (never checked);
@@ -35,9 +36,13 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from multitask.errors import LabelError
+from multitask.tables.reader import Role, read_table
 
 IMAGE_SUFFIX = ".jpg"
 _REQUIRED = ("ImageID", "LabelName", "Confidence")
@@ -104,62 +109,50 @@ def import_openimages(
     unlisted classes are skipped (their images still get a row). By default: every class in the file, with
     columns sorted by name. Rows are all images of the file, sorted.
     """
-    from multitask.importers import build_label_table, check_classes
+    from multitask.importers import check_classes
 
     path = Path(labels_csv)
     wanted = check_classes(classes, file=path)
     descriptions = read_class_descriptions(class_descriptions_csv) if class_descriptions_csv else None
 
-    values: dict[str, dict[str, str]] = {}
-    lines: dict[tuple[str, str], int] = {}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [column for column in _REQUIRED if column not in header]
+    def plan(names: list[str], _: object) -> dict[str, Role]:
+        missing = [column for column in _REQUIRED if column not in names]
         if missing:
-            raise LabelError(f"labels CSV lacks column(s) {missing}; header is {header}", file=path, line=1)
-        for record in reader:
-            line = reader.line_num
-            image_id = (record["ImageID"] or "").strip()
-            mid = (record["LabelName"] or "").strip()
-            raw = (record["Confidence"] or "").strip()
-            if not image_id:
-                raise LabelError("empty ImageID", file=path, line=line, column="ImageID")
-            if not mid:
-                raise LabelError("empty LabelName", file=path, line=line, column="LabelName")
-            if raw not in _CONFIDENCE:
-                raise LabelError(
-                    "Confidence must be 1 (present) or 0 (absent)",
-                    file=path,
-                    line=line,
-                    column="Confidence",
-                    value=raw,
-                )
-            if descriptions is not None and mid not in descriptions:
-                raise LabelError(
-                    f"LabelName not in {class_descriptions_csv}",
-                    file=path,
-                    line=line,
-                    column="LabelName",
-                    value=mid,
-                )
-            value = _CONFIDENCE[raw]
-            row = values.setdefault(image_id, {})
-            previous = row.get(mid)
-            if previous is not None and previous != value:
-                raise LabelError(
-                    f"conflicting labels for image {image_id!r}, class {mid!r}: "
-                    f"Confidence {previous} at line {lines[image_id, mid]} and {value} at line {line}",
-                    file=path,
-                    line=line,
-                    column="Confidence",
-                    value=raw,
-                )
-            if previous is None:
-                row[mid] = value
-                lines[image_id, mid] = line
+            raise LabelError(f"labels CSV lacks column(s) {missing}; header is {names}", file=path, line=1)
+        return {name: "text" if name in _REQUIRED else "skip" for name in names}
 
-    mids_seen = sorted({mid for row in values.values() for mid in row})
+    raw = read_table(path, plan)  # the one reader: streamed, vectorised, lines found on demand
+    image_ids, mids, raw_confidence = (_stripped(raw.column(name)) for name in _REQUIRED)
+    for column, values, what in (("ImageID", image_ids, "empty ImageID"), ("LabelName", mids, "empty LabelName")):
+        empty = values == ""
+        if empty.any():
+            raise LabelError(what, file=path, line=raw.line(int(empty.argmax())), column=column)
+    value = pd.Series(raw_confidence).map(_CONFIDENCE).to_numpy(dtype=object)
+    bad = pd.isna(value)
+    if bad.any():
+        row = int(bad.argmax())
+        raise LabelError("Confidence must be 1 (present) or 0 (absent)", file=path, line=raw.line(row),
+                         column="Confidence", value=raw_confidence[row])
+    if descriptions is not None:
+        unknown = ~pd.Series(mids).isin(list(descriptions)).to_numpy()
+        if unknown.any():
+            row = int(unknown.argmax())
+            raise LabelError(f"LabelName not in {class_descriptions_csv}", file=path, line=raw.line(row),
+                             column="LabelName", value=mids[row])
+    records = pd.DataFrame({"image": image_ids, "mid": mids, "value": value})
+    distinct = records.drop_duplicates(["image", "mid", "value"])
+    clash = distinct.duplicated(["image", "mid"])
+    if clash.any():
+        row = int(distinct.index[clash.to_numpy()][0])
+        image_id, mid = records.at[row, "image"], records.at[row, "mid"]
+        first = int(distinct.index[((distinct["image"] == image_id) & (distinct["mid"] == mid)).to_numpy()][0])
+        raise LabelError(
+            f"conflicting labels for image {image_id!r}, class {mid!r}: Confidence {records.at[first, 'value']} at "
+            f"line {raw.line(first)} and {records.at[row, 'value']} at line {raw.line(row)}",
+            file=path, line=raw.line(row), column="Confidence", value=raw_confidence[row])
+    first_values = distinct.drop_duplicates(["image", "mid"])
+
+    mids_seen = sorted(set(first_values["mid"]))
     # Column names depend on the descriptions file only, not on which classes this labels file happens to use.
     names = _column_names(sorted(descriptions) if descriptions is not None else mids_seen, descriptions)
     if wanted is None:
@@ -178,9 +171,18 @@ def import_openimages(
         if len(set(chosen)) != len(chosen):
             raise LabelError("classes name the same class twice (by MID and by name)", file=path)
 
-    labels = {
-        image_id + IMAGE_SUFFIX: {names[mid]: row[mid] for mid in chosen if mid in row}
-        for image_id, row in values.items()
-    }
-    tasks = [names[mid] for mid in chosen]
-    return build_label_table(labels, tasks, image_column=image_column, default="?", file=path)
+    if image_column in [names[mid] for mid in chosen]:
+        raise LabelError("a class has the same name as the input column", file=path, value=image_column)
+    wide = first_values.pivot(index="image", columns="mid", values="value")
+    wide = wide.reindex(index=pd.unique(records["image"]), columns=chosen).astype(object).fillna("?")
+    wide.index = wide.index.astype(str) + IMAGE_SUFFIX
+    wide = wide.sort_index()
+    frame = pd.DataFrame({image_column: wide.index.to_numpy(dtype=object)})
+    for mid in chosen:
+        frame[names[mid]] = wide[mid].to_numpy(dtype=object)
+    return frame
+
+
+def _stripped(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column with surrounding spaces removed, as a numpy array of str."""
+    return pc.utf8_trim_whitespace(column.cast(pa.string())).to_numpy(zero_copy_only=False).astype(object)

@@ -33,7 +33,7 @@ from typing import Literal
 
 import pandas as pd
 
-from multitask.errors import LabelError
+from multitask.errors import LabelError, MissingFileError
 
 DifficultPolicy = Literal["positive", "unknown", "ignore"]
 _DIFFICULT_POLICIES = ("positive", "unknown", "ignore")
@@ -97,7 +97,7 @@ def import_voc(
         raise LabelError(f"difficult must be one of {_DIFFICULT_POLICIES}", value=difficult)
     folder = Path(annotations_dir)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: annotations directory not found")
+        raise MissingFileError(f"{folder}: annotations directory not found")
     wanted = check_classes(classes, file=folder)
     paths = sorted(folder.glob("*.xml"))
     if not paths:

@@ -71,11 +71,15 @@ class MultiTaskNetwork(nn.Module):
         self.task_block = task_block
         self.n_tasks = n_tasks
 
-    def representation(self, x: Tensor) -> Tensor:
+    def prepare(self, x: Tensor) -> Tensor:
+        """The trunk's input: normalised (ImageNet statistics or the training features' mean and std)."""
         x = self.normalize(x)
         if x.dim() == 4:  # channels-last convolutions: about 2x faster on CPUs, and good on GPUs
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.trunk(x)
+        return x
+
+    def representation(self, x: Tensor) -> Tensor:
+        return self.trunk(self.prepare(x))
 
     def task_logits(self, z: Tensor) -> Tensor:
         return self.task_block(z)
@@ -85,9 +89,6 @@ class MultiTaskNetwork(nn.Module):
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk.parameters())
-
-    def task_parameters(self) -> list[nn.Parameter]:
-        return list(self.task_block.parameters())
 
 
 def build_network(

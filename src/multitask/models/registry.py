@@ -9,7 +9,7 @@
 >>> colours.build("rde")
 Traceback (most recent call last):
 ...
-KeyError: "unknown colour 'rde'. Did you mean 'red'? Known: red"
+multitask.errors.UnknownNameError: unknown colour 'rde'. Did you mean 'red'? Known: red
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
+
+from multitask.errors import UnknownNameError
 
 T = TypeVar("T")
 
@@ -44,7 +46,7 @@ class Registry(Generic[T]):
         if name not in self._entries:
             close = difflib.get_close_matches(name, list(self._entries), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}")
         return self._entries[name]
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> T:

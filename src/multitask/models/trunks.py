@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
+from multitask.errors import ConfigError
 from multitask.models.registry import Registry
 from multitask.models.weights import load_trunk_weights
 
@@ -75,7 +75,7 @@ class MLP(nn.Module):
     def __init__(self, in_features: int, hidden: Sequence[int] = (256, 256), dropout: float = 0.1) -> None:
         super().__init__()
         if in_features < 1:
-            raise ValueError("the mlp trunk needs in_features >= 1 (the number of feature columns)")
+            raise ConfigError("the mlp trunk needs in_features >= 1 (the number of feature columns)")
         layers: list[nn.Module] = []
         size = in_features
         for width in hidden:
@@ -106,7 +106,8 @@ def mlp(in_features: int = 0, hidden: Sequence[int] = (256, 256), dropout: float
 
 
 class TorchvisionTrunk(nn.Module):
-    """A torchvision classification model with its last Linear layer replaced by the identity."""
+    """A torchvision classification model with its classifier layer (the last layer with one output per ImageNet
+    class: a Linear, or SqueezeNet's 1×1 convolution) replaced by the identity."""
 
     def __init__(self, name: str, weights: str | None = None) -> None:
         super().__init__()
@@ -116,17 +117,17 @@ class TorchvisionTrunk(nn.Module):
         try:
             model = torchvision.models.get_model(name, weights=None if local or not weights else weights)
         except Exception as error:  # torchvision raises ValueError, URLError, RuntimeError...
-            raise RuntimeError(
+            raise ConfigError(
                 f"cannot build torchvision model {name!r} with weights {weights!r}: {error}. Without network "
                 "access, pass a local weights file (.pth or .safetensors) instead of a weight name."
             ) from error
-        parent, attribute, last = _last_linear(model)
+        parent, attribute, width = _classifier_layer(model, name)
         setattr(parent, attribute, nn.Identity())
         if local:
             load_trunk_weights(model, weights)  # a classifier in the file is ignored
         self.model = model
         self.name = name
-        self.out_features = last.in_features
+        self.out_features = width
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.model(x)
@@ -139,25 +140,25 @@ def _looks_like_file(weights: str) -> bool:
     return weights.endswith((".pth", ".pt", ".safetensors", ".bin")) or "/" in weights
 
 
-def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
+IMAGENET_CLASSES = 1000
+"""torchvision's classification models are built for ImageNet's classes; the classifier is the layer giving them."""
+
+
+def _classifier_layer(model: nn.Module, name: str) -> tuple[nn.Module, str, int]:
+    """(parent module, attribute, input width) of the last Linear or 1×1 convolution with one output per class."""
     last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name, module
+    for path, module in model.named_modules():
+        if (isinstance(module, nn.Linear) and module.out_features == IMAGENET_CLASSES) or (
+                isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1)
+                and module.out_channels == IMAGENET_CLASSES):
+            last = path, module
     if last is None:
-        raise ValueError("this torchvision model has no Linear classifier to remove")
+        raise ConfigError(f"torchvision model {name!r} has no classifier layer with {IMAGENET_CLASSES} outputs to "
+                         "remove")
     path, module = last
     parent = model.get_submodule(path.rsplit(".", 1)[0]) if "." in path else model
-    return parent, path.rsplit(".", 1)[-1], module
-
-
-TORCHVISION_TRUNKS = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2", "resnext50_32x4d",
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_v2_s",
-    "convnext_tiny", "convnext_small", "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf",
-    "shufflenet_v2_x1_0", "densenet121", "vit_b_16", "swin_t",
-)
+    width = module.in_features if isinstance(module, nn.Linear) else module.in_channels
+    return parent, path.rsplit(".", 1)[-1], width
 
 
 def _torchvision_factory(name: str):
@@ -168,15 +169,16 @@ def _torchvision_factory(name: str):
     return factory
 
 
-for _name in TORCHVISION_TRUNKS:
+def torchvision_trunks() -> list[str]:
+    """torchvision's own list of its classification models (each is a trunk of the same name).
+
+    >>> {"resnet18", "mobilenet_v3_small", "vit_b_16"} <= set(torchvision_trunks())
+    True
+    """
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+for _name in torchvision_trunks():
     register_trunk(_name)(_torchvision_factory(_name))
-
-
-@torch.no_grad()
-def probe_out_features(trunk: nn.Module, example: Tensor) -> int:
-    """Run one example through a trunk to find its representation width (for custom trunks)."""
-    was_training = trunk.training
-    trunk.eval()
-    width = trunk(example).flatten(1).shape[1]
-    trunk.train(was_training)
-    return width

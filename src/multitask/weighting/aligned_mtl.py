@@ -7,6 +7,7 @@ from typing import Literal
 from torch import Tensor
 from torchjd.aggregation import AlignedMTLWeighting
 
+from multitask.errors import ConfigError
 from multitask.weighting.base import WEIGHTINGS, GramianAggregator
 
 
@@ -33,7 +34,7 @@ class AlignedMTL(GramianAggregator):
     def __init__(self, n_tasks: int, scale_mode: Literal["min", "median", "rmse"] = "min") -> None:
         super().__init__(n_tasks)
         if scale_mode not in ("min", "median", "rmse"):
-            raise ValueError(f"scale_mode must be 'min', 'median' or 'rmse', got {scale_mode!r}")
+            raise ConfigError(f"scale_mode must be 'min', 'median' or 'rmse', got {scale_mode!r}")
         self.solver = AlignedMTLWeighting(scale_mode=scale_mode)
 
     def weights(self, gramian: Tensor, losses: Tensor, tasks: Tensor) -> Tensor:

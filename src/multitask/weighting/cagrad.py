@@ -7,6 +7,7 @@ import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
+from multitask.errors import ConfigError
 from multitask.weighting.base import WEIGHTINGS, GramianAggregator
 
 
@@ -34,9 +35,9 @@ class CAGrad(GramianAggregator):
     def __init__(self, n_tasks: int, c: float = 0.4, rescale: int = 1, max_iter: int = 100) -> None:
         super().__init__(n_tasks)
         if c < 0:
-            raise ValueError(f"c must be non-negative, got {c}")
+            raise ConfigError(f"c must be non-negative, got {c}")
         if rescale not in (0, 1, 2):
-            raise ValueError(f"rescale must be 0, 1 or 2, got {rescale}")
+            raise ConfigError(f"rescale must be 0, 1 or 2, got {rescale}")
         self.c = float(c)
         self.rescale = rescale
         self.max_iter = max_iter

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from multitask.errors import ConfigError
 from multitask.weighting.base import WEIGHTINGS, Weighting
 
 
@@ -36,7 +37,7 @@ class DynamicWeightAverage(Weighting):
     def __init__(self, n_tasks: int, temperature: float = 2.0) -> None:
         super().__init__(n_tasks)
         if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+            raise ConfigError(f"temperature must be positive, got {temperature}")
         self.temperature = float(temperature)
         self.register_buffer("history", torch.zeros(2, n_tasks))  # [epoch t-2, epoch t-1]
         self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from multitask.config import ModelConfig
+from multitask.errors import ConfigError
 from multitask.models.network import SHARING, task_heads
 from multitask.models.trunks import MLP, SmallCNN
 
@@ -251,7 +252,7 @@ def trunk_stages(trunk: nn.Module) -> tuple[list[nn.Sequential], nn.Module]:
         if current:
             stages.append(nn.Sequential(*current))
         return stages, nn.Identity()
-    raise ValueError(f"cross_stitch supports small_cnn and mlp trunks, not {type(trunk).__name__}"
+    raise ConfigError(f"cross_stitch supports small_cnn and mlp trunks, not {type(trunk).__name__}"
                      f"{' ' + repr(trunk.name) if isinstance(getattr(trunk, 'name', None), str) else ''}; "
                      "use sharing 'hard' or 'mmoe' with this trunk")
 
@@ -276,15 +277,15 @@ class CrossStitchNetwork(nn.Module):
                  per_channel: bool = False, execution: str = "auto") -> None:
         super().__init__()
         if execution not in ("auto", "grouped", "loop"):
-            raise ValueError(f"cross_stitch execution must be 'auto', 'grouped' or 'loop', got {execution!r}")
+            raise ConfigError(f"cross_stitch execution must be 'auto', 'grouped' or 'loop', got {execution!r}")
         self.execution = execution
         if n_columns < 1:
-            raise ValueError(f"cross_stitch needs at least one column, got {n_columns}")
+            raise ConfigError(f"cross_stitch needs at least one column, got {n_columns}")
         if not 0.0 <= self_weight <= 1.0:
-            raise ValueError(f"cross_stitch self_weight must be in [0, 1], got {self_weight}")
+            raise ConfigError(f"cross_stitch self_weight must be in [0, 1], got {self_weight}")
         stages, pool = trunk_stages(trunk)
         if not stages:
-            raise ValueError("cross_stitch needs a trunk with at least one stage (depth/hidden layers >= 1)")
+            raise ConfigError("cross_stitch needs a trunk with at least one stage (depth/hidden layers >= 1)")
         self.n_columns = n_columns
         self.stages = nn.ModuleList()
         self.units = nn.ModuleList()

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from multitask.config import ModelConfig
+from multitask.errors import ConfigError
 from multitask.models.network import SHARING, task_heads
 
 
@@ -47,7 +48,7 @@ class Experts(nn.Module):
     def __init__(self, in_features: int, n_experts: int, width: int, depth: int = 1) -> None:
         super().__init__()
         if n_experts < 1 or width < 1 or depth < 1:
-            raise ValueError(f"mmoe needs n_experts, expert_width and expert_depth >= 1, "
+            raise ConfigError(f"mmoe needs n_experts, expert_width and expert_depth >= 1, "
                              f"got {n_experts}, {width}, {depth}")
         self.in_features, self.n_experts, self.width = in_features, n_experts, width
         sizes = [in_features] + [width] * depth

@@ -1,4 +1,4 @@
-"""Label tables: parsing good and bad files, with errors that name file, line, column and value."""
+"""Label tables (multitask.tables): parsing good and bad files, with errors naming file, line, column and value."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from multitask.errors import LabelError
-from multitask.labels import check_trainable, label_table_from_arrays, read_label_table, seeded_split
+from multitask.tables import check_trainable, label_table_from_arrays, read_label_table, seeded_split
 
 
 def write(path: Path, text: str) -> Path:
@@ -25,12 +25,12 @@ def images(tmp_path: Path) -> Path:
 
 def test_known_and_unknown_spellings(images: Path) -> None:
     path = write(images / "labels.csv", "image,car,stop,light,walk\n"
-                 "a.png,1,yes,TRUE,?\nb.png,0,no,false,\nc.png,1.0,Y,NA,NaN\nd.png, 0 ,N,n/a,1\n")
+                 "a.png,1,yes,TRUE,?\nb.png,0,no,false,\nc.png,1,Yes,NA,NaN\nd.png, 0 ,NO,n/a,null\n")
     table = read_label_table(path, val_fraction=0, test_fraction=0)
     assert table.tasks == ("car", "stop", "light", "walk")
-    assert table.targets.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]]
+    assert table.targets.tolist() == [[1, 1, 1, 0], [0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]]
     assert table.known.tolist() == [[True, True, True, False], [True, True, True, False],
-                                    [True, True, False, False], [True, True, False, True]]
+                                    [True, True, False, False], [True, True, False, False]]
     assert table.images[0] == str(images / "a.png")
     assert table.kind == "images"
 
@@ -119,9 +119,10 @@ def test_not_a_table(tmp_path: Path) -> None:
 
 
 def test_ragged_csv_is_reported(tmp_path: Path) -> None:
-    path = write(tmp_path / "ragged.csv", "image,car\na.png,1\nb.png,0,1,1\n")
-    with pytest.raises(LabelError, match="not a readable table"):
+    path = write(tmp_path / "ragged.csv", "image,car\na.png,1\n\nb.png,0,1,1\n")
+    with pytest.raises(LabelError, match="too many") as error:
         read_label_table(path)
+    assert error.value.line == 4
 
 
 def test_feature_table_needs_to_know_its_tasks(tmp_path: Path) -> None:
