@@ -362,3 +362,73 @@ def test_second_moment_is_adamw_s_own_estimate() -> None:
             continue
         v_hat = state["exp_avg_sq"] / (1 - ADAM_BETAS[1] ** float(state["step"]))
         torch.testing.assert_close(scale, 0.01 / (v_hat.sqrt() + ADAM_EPS), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------- resume
+
+
+def _resume_table():
+    x = features(n=300)
+    y = np.stack([x[:, 0] > 0, x[:, 0] + 0.3 * x[:, 1] > 0, x[:, 6] > 0], axis=1).astype(float)
+    return label_table_from_arrays(x, y, tasks=["a", "b", "c"])
+
+
+RESUME = {"probe_steps": 30, "probe_seconds": None, "capacity_seconds": None, "threads": 1}
+
+
+def _without_time(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    data.pop("seconds")  # the advice's own computing time
+    return data
+
+
+def test_resume_computes_only_missing_parts_and_gives_the_same_advice(tmp_path: Path, monkeypatch) -> None:
+    from multitask.advise import probe
+
+    out = tmp_path / "advice"
+    config, table = mlp_config(tmp_path), _resume_table()
+    advise(config, table, out_dir=out, **RESUME)
+    parts = sorted(p.name for p in (out / "partial" / "capacity").iterdir())
+    assert parts == ["0000_a.json", "0001_b.json", "0002_c.json"] and (out / "partial" / "probe.json").is_file()
+    full = _without_time(out / "advice.json")
+    (out / "partial" / "capacity" / "0001_b.json").unlink()
+    (out / "advice.json").unlink()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the probe was run again")
+
+    monkeypatch.setattr(probe, "run_probe", fail)
+    advise(config, table, out_dir=out, resume=True, **RESUME)
+    assert _without_time(out / "advice.json") == full
+    assert (out / "partial" / "capacity" / "0001_b.json").is_file()
+    # with every part saved, nothing is trained: not even the capacity check
+    with monkeypatch.context() as patch:
+        patch.setattr(probe, "capacity_check", fail)
+        advise(config, table, out_dir=out, resume=True, **RESUME)
+    assert _without_time(out / "advice.json") == full
+    monkeypatch.undo()
+    # an interrupted probe runs again: the same measurements (its timings aside)
+    (out / "partial" / "probe.json").unlink()
+    advise(config, table, out_dir=out, resume=True, **RESUME)
+    again = _without_time(out / "advice.json")
+    for advice in (again, full):
+        advice["probe"].pop("seconds"), advice["probe"].pop("seconds_per_step")
+    assert again == full
+
+
+def test_resume_with_other_inputs_is_refused(tmp_path: Path) -> None:
+    from multitask.errors import ConfigError, RunDirError
+
+    out = tmp_path / "advice"
+    config, table = mlp_config(tmp_path), _resume_table()
+    with pytest.raises(RunDirError, match="partial/inputs.json: missing"):
+        advise(config, table, out_dir=out, resume=True, **RESUME)
+    advise(config, table, out_dir=out, capacity_check=False, **RESUME)
+    with pytest.raises(ConfigError, match=r"probe_steps: 30 \(saved\) → 31 \(now\)"):
+        advise(config, table, out_dir=out, resume=True, capacity_check=False, **{**RESUME, "probe_steps": 31})
+    with pytest.raises(ConfigError, match=r"config\.train\.lr"):
+        advise(mlp_config(tmp_path, lr=0.05), table, out_dir=out, resume=True, capacity_check=False, **RESUME)
+    other = label_table_from_arrays(table.features + 1, np.where(table.known, table.targets, np.nan),
+                                    tasks=list(table.tasks))
+    with pytest.raises(ConfigError, match=r"data\.table_sha256"):
+        advise(config, other, out_dir=out, resume=True, capacity_check=False, **RESUME)

@@ -139,3 +139,23 @@ def test_user_error_is_one_line_on_a_narrow_terminal(tmp_path: Path) -> None:
                              text=True, env={**os.environ, "COLUMNS": "40"})
     assert env_cli.returncode == 2
     assert env_cli.stdout.strip().count("\n") == 0 and "Did you mean 'train.epochs'" in env_cli.stdout
+
+
+def test_advise_resume_reuses_saved_options_and_refuses_other_ones(tmp_path: Path, tiny_features: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from multitask.cli import run_cli
+
+    out = tmp_path / "advice"
+    args = ["advise", "--data", str(tiny_features), "--tasks", "a,b,c", "--trunk", "mlp", "--probe-steps", "20",
+            "--capacity-seconds", "60", "--threads", "1", "--out", str(out)]
+    assert run_cli(args) == 0
+    first = json.loads((out / "advice.json").read_text())
+    (out / "advice.json").unlink()
+    next((out / "partial" / "capacity").iterdir()).unlink()
+    capsys.readouterr()
+    assert run_cli(["advise", "--resume", str(out), "--threads", "1"]) == 0  # the saved config and options
+    assert "reusing the saved result" in capsys.readouterr().out
+    again = json.loads((out / "advice.json").read_text())
+    assert {**again, "seconds": 0} == {**first, "seconds": 0}
+    assert run_cli(["advise", "--resume", str(out), "--probe-steps", "21"]) == 2
+    assert "probe_steps: 20 (saved) → 21 (now)" in " ".join(capsys.readouterr().out.split())

@@ -15,10 +15,14 @@ from test_faults_runs import cli  # in-process `multitask …` (exit code, outpu
 
 # `multitask train` with a hook in the training step: at step STOP_STEP of epoch STOP_EPOCH (1-based) it writes
 # a marker file and sleeps, so that the test can kill it from outside, mid-epoch.
+# SIGINT is set back to Python's handler: a shell that starts the test suite in the background (nohup, `&`)
+# starts it with SIGINT ignored, which every child inherits, while a user's Ctrl-C reaches a foreground process.
 LAUNCHER = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
 import multitask.training as training
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 marker, epoch, step = Path(os.environ["STOP_MARKER"]), int(os.environ["STOP_EPOCH"]), int(os.environ["STOP_STEP"])
 original = training.MultiTaskModule.training_step

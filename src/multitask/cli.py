@@ -262,14 +262,33 @@ def advise_cmd(
     tag: Annotated[bool | None, typer.Option("--tag/--no-tag", help="Lookahead task affinity (default: T ≤ 20).")]
     = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 is fastest on a busy machine).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted `advise --out DIR`: "
+                                                "reuse its saved probe and capacity checks, compute the rest.")]
+    = None,
 ) -> None:
     """Should these tasks share one network? Measures the three conditions on your data and recommends."""
     from multitask.advise import advise
+    from multitask.advise.parts import saved_inputs
 
-    cfg = assemble_config(config, ctx.args, ADVISE_SHORTCUTS)
-    result = advise(cfg, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
-                    probe_image_size=probe_image_size, capacity_check=capacity, capacity_seconds=capacity_seconds,
-                    tag=tag, threads=threads, out_dir=out, log=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
+    options = {"probe_steps": probe_steps, "probe_seconds": probe_seconds, "probe_rows": probe_rows,
+               "probe_image_size": probe_image_size, "capacity_check": capacity, "capacity_seconds": capacity_seconds,
+               "tag": tag}
+    if resume is not None:  # options not given take the saved values; given ones must match them
+        if out is not None and out.resolve() != resume.resolve():
+            raise ConfigError(f"--resume {resume} writes the advice there: give no other --out")
+        out = resume
+        saved_config, saved = saved_inputs(resume)
+        for name in options:
+            cli_name = "capacity" if name == "capacity_check" else name
+            source = ctx.get_parameter_source(cli_name)  # ParameterSource.DEFAULT: not on the command line
+            if getattr(source, "name", None) == "DEFAULT" and name in saved:
+                options[name] = saved[name]
+        cfg = saved_config if config is None and not ctx.args else assemble_config(config, ctx.args,
+                                                                                    ADVISE_SHORTCUTS)
+    else:
+        cfg = assemble_config(config, ctx.args, ADVISE_SHORTCUTS)
+    result = advise(cfg, **options, threads=threads, out_dir=out, resume=resume is not None,
+                    log=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
     for table in result.rich_tables():
         console.print(table)
     if out:

@@ -123,6 +123,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multitask.advise import parts as _parts
 from multitask.advise import probe as _probe
 from multitask.advise import rules as _rules
 from multitask.advise.probe import CAPACITY_EVAL_ROWS, CAPACITY_MAX_TASKS, PROBE_WARMUP_FRACTION, TAG_MAX_TASKS
@@ -147,7 +148,7 @@ from multitask.advise.rules import (
 from multitask.advise.stats import DATA_RATIO_LOW, LARGEST_FACTOR, MIN_COLABELLED, label_correlation, task_counts
 from multitask.checks import check_options
 from multitask.config import RunConfig
-from multitask.errors import LabelError
+from multitask.errors import ConfigError, LabelError
 from multitask.tables import LabelTable, read_data
 
 __all__ = [
@@ -191,6 +192,7 @@ def advise(
     tag: bool | None = None,
     threads: int | None = None,
     out_dir: Path | str | None = None,
+    resume: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Advice:
     """Measure the three conditions of multi-task learning on a label table and recommend an approach.
@@ -201,7 +203,10 @@ def advise(
     no capacity check). `tag`: compute the lookahead affinity (default: when T ≤ TAG_MAX_TASKS). The capacity
     check trains own networks for at most `capacity_tasks` tasks within `capacity_seconds`. `threads`: torch CPU
     threads during the call (restored after; 1 is much faster when other processes compete for the cores).
-    With `out_dir`, the advice is also written there (see :meth:`Advice.write`). `log` receives progress lines.
+    With `out_dir`, the advice is also written there (see :meth:`Advice.write`), and each finished part (the
+    probe, each task's capacity check) is saved in out_dir/partial as it finishes (:mod:`multitask.advise.parts`);
+    ``resume=True`` reuses those parts and computes only the missing ones (the inputs must be the same: else a
+    ConfigError names what differs). `log` receives progress lines.
     """
     previous_threads = torch.get_num_threads()
     if threads is not None:
@@ -210,17 +215,19 @@ def advise(
         return _advise(config, table, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
                        probe_image_size=probe_image_size, capacity_check=capacity_check,
                        capacity_seconds=capacity_seconds, capacity_tasks=capacity_tasks, tag=tag, out_dir=out_dir,
-                       log=log)
+                       resume=resume, log=log)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, probe_seconds: float | None,
             probe_rows: int, probe_image_size: int | None, capacity_check: bool, capacity_seconds: float | None,
-            capacity_tasks: int, tag: bool | None, out_dir: Path | str | None,
+            capacity_tasks: int, tag: bool | None, out_dir: Path | str | None, resume: bool,
             log: Callable[[str], None] | None) -> Advice:
     start = time.perf_counter()
     say = log or (lambda message: None)
+    if resume and out_dir is None:
+        raise ConfigError("resume needs the advisor's out dir (--resume DIR)")
     if table is None:
         table = read_data(config.data, seed=config.train.seed)
     check_options(config, table.kind, root=False)
@@ -237,24 +244,48 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
     probe_result: _probe.ProbeResult | None = None
     capacity: list[dict] = []
     seed = config.train.seed
+    parts = None
+    if out_dir is not None:
+        options = {"probe_steps": probe_steps, "probe_seconds": probe_seconds, "probe_rows": probe_rows,
+                   "probe_image_size": probe_image_size, "capacity_check": capacity_check,
+                   "capacity_seconds": capacity_seconds, "capacity_tasks": capacity_tasks, "tag": tag}
+        parts = _parts.Parts(out_dir, _parts.fingerprint(config, table, options), config)
+        parts.start(resume)
 
     if probe_steps > 0 and n_tasks >= 2 and train.known.any():
         rows = _probe.choose_probe_rows(train.known, probe_rows, seed)
         size = min(config.data.image_size, probe_image_size or config.data.image_size)
-        say(f"loading {len(rows)} probe rows")
         held_rows = rows[:0]
         if capacity_check:
             rows, held_rows = _probe.split_held_out(train.known, rows, HELD_OUT_FRACTION, CAPACITY_EVAL_ROWS, seed)
-        data = _probe.load_probe_data(train, rows, size)
-        held = _probe.load_probe_data(train, held_rows, size) if len(held_rows) else None
-        use_tag = n_tasks <= TAG_MAX_TASKS if tag is None else tag
-        say(f"probe: up to {probe_steps} steps of the shared network")
-        probe_result = _probe.run_probe(config, train, data, steps=probe_steps, seconds=probe_seconds,
-                                        image_size=size, tag=use_tag, seed=seed, log=log)
+        saved = parts.probe() if parts is not None and resume else None
+        done, spent = parts.capacity(tasks) if parts is not None and resume else ({}, 0.0)
+        order = _probe.capacity_order(train.known[rows], capacity_tasks) if capacity_check else []
+        data = held = None
+        if saved is None or any(j not in done for j in order):
+            say(f"loading {len(rows)} probe rows")
+            data = _probe.load_probe_data(train, rows, size)
+            held = _probe.load_probe_data(train, held_rows, size) if len(held_rows) else None
+        if saved is None:
+            use_tag = n_tasks <= TAG_MAX_TASKS if tag is None else tag
+            say(f"probe: up to {probe_steps} steps of the shared network")
+            probe_result = _probe.run_probe(config, train, data, steps=probe_steps, seconds=probe_seconds,
+                                            image_size=size, tag=use_tag, seed=seed, log=log)
+            shared = _probe.shared_fit(config, probe_result.network, data, held, seed) if capacity_check else None
+            if parts is not None:
+                parts.save_probe(probe_result, shared)
+        else:
+            say("probe: reusing the saved result")
+            probe_result, shared = saved
         if capacity_check:
-            say("capacity check")
-            capacity = _probe.capacity_check(config, train, data, probe_result, seconds=capacity_seconds,
-                                             max_tasks=capacity_tasks, seed=seed, log=log, held=held)
+            say("capacity check" + (f" (reusing {len(done)} saved task(s))" if done else ""))
+            if data is None:  # every row saved
+                capacity = [done[j] for j in order]
+            else:
+                capacity = _probe.capacity_check(config, train, data, probe_result, seconds=capacity_seconds,
+                                                 max_tasks=capacity_tasks, seed=seed, log=log, held=held,
+                                                 shared=shared, done=done, spent=spent,
+                                                 on_row=None if parts is None else parts.save_capacity)
             for c in capacity:
                 c["flagged"] = (not c.get("skipped") and not c.get("inconclusive") and not c.get("held_inconclusive")
                                 and _rules.capacity_flag(c["shared_explained"], c["own_explained"],

@@ -359,12 +359,18 @@ def run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: i
               image_size: int | None, tag: bool, seed: int = 0,
               log: Callable[[str], None] | None = None) -> ProbeResult:
     """Train the shared network for up to `steps` steps (or `seconds`), measuring task relatedness as it goes."""
+    with torch.random.fork_rng(devices=[]):  # dropout draws from a seeded stream: the same in every process
+        torch.manual_seed(seed)
+        return _run_probe(config, train, data, steps=steps, seconds=seconds, image_size=image_size, tag=tag,
+                          log=log, seed=seed)
+
+
+def _run_probe(config: RunConfig, train: LabelTable, data: ProbeData, *, steps: int, seconds: float | None,
+               image_size: int | None, tag: bool, seed: int, log: Callable[[str], None] | None) -> ProbeResult:
     start = time.perf_counter()
     device = probe_device(config)
     n_tasks = train.n_tasks
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        network = build_probe_network(config, n_tasks, train).to(device)
+    network = build_probe_network(config, n_tasks, train).to(device)
     network.train()
     task_weights, pos_weight = positive_weights(config, train)
     task_weights = task_weights.to(device)
@@ -461,9 +467,40 @@ def _accumulate_cosine(gradients: Tensor, known: Tensor, tasks: np.ndarray, sums
 # ------------------------------------------------------------------------------------------------ capacity
 
 
+def capacity_evaluation(data: ProbeData, seed: int) -> ProbeData:
+    """The probe rows on which the capacity check measures training fit (at most CAPACITY_EVAL_ROWS)."""
+    rows = choose_probe_rows(data.known.numpy(), CAPACITY_EVAL_ROWS, seed)
+    return ProbeData(data.x[rows], data.targets[rows], data.known[rows], data.images, rows)
+
+
+def shared_fit(config: RunConfig, network: MultiTaskNetwork, data: ProbeData, held: ProbeData | None,
+               seed: int) -> dict[str, np.ndarray]:
+    """The probe's shared network on the capacity check's evaluation rows (`loss`, `ap` per task) and, with
+    `held`, on the held-out rows (`held_loss`, `held_ap`): all the capacity check needs of that network."""
+    device = probe_device(config)
+    loss, ap = evaluate_fit(network, capacity_evaluation(data, seed), device)
+    out = {"loss": loss, "ap": ap}
+    if held is not None and len(held):
+        out["held_loss"], out["held_ap"] = evaluate_fit(network, held, device)
+    return out
+
+
+def capacity_order(known: np.ndarray, max_tasks: int = CAPACITY_MAX_TASKS) -> list[int]:
+    """The tasks the capacity check takes, in order: most known probe labels first, at most `max_tasks`.
+
+    >>> capacity_order(np.array([[1, 1, 0], [0, 1, 1], [0, 1, 0]], bool), 2)
+    [1, 0]
+    """
+    n_known = known.sum(0)
+    return sorted(range(known.shape[1]), key=lambda j: (-n_known[j], j))[:max_tasks]
+
+
 def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe: ProbeResult, *,
                    seconds: float | None, max_tasks: int = CAPACITY_MAX_TASKS, seed: int = 0,
-                   log: Callable[[str], None] | None = None, held: ProbeData | None = None) -> list[dict[str, Any]]:
+                   log: Callable[[str], None] | None = None, held: ProbeData | None = None,
+                   shared: dict[str, np.ndarray] | None = None, done: dict[int, dict[str, Any]] | None = None,
+                   spent: float = 0.0, on_row: Callable[[int, dict[str, Any], float], None] | None = None,
+                   ) -> list[dict[str, Any]]:
     """Each checked task's own network, trained for the probe's number of epochs over its known probe rows.
 
     Tasks are taken in order of most probe labels, at most `max_tasks` of them; a task whose training would
@@ -472,59 +509,80 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
     Returns per task: baseline, shared and own training loss, the share of the baseline removed, AP, steps.
     With `held` (probe rows neither network was trained on), also the same measures on those rows
     (``held_*`` keys): generalisation, which training fit alone cannot tell from memorising a few rows.
+    `shared`: the probe network's :func:`shared_fit` (default: computed from ``probe.network``). To resume,
+    `done` gives rows already computed (by task index; reused as they are) and `spent` the seconds they took;
+    `on_row(index, row, seconds)` receives each new row as it finishes. Each task's own network starts from
+    seed + 1 + its index, with its own random stream: a row does not depend on which rows came before.
     """
-    start = time.perf_counter()
+    start = time.perf_counter() - spent
     device = probe_device(config)
-    if probe.network is None:
-        raise ValueError("the capacity check needs the probe's trained network")
+    if shared is None:
+        if probe.network is None:
+            raise ValueError("the capacity check needs the probe's trained network or its shared fit")
+        shared = shared_fit(config, probe.network, data, held, seed)
     _, pos_weight = positive_weights(config, train)
-    evaluation_rows = choose_probe_rows(data.known.numpy(), CAPACITY_EVAL_ROWS, seed)
-    evaluation = ProbeData(data.x[evaluation_rows], data.targets[evaluation_rows], data.known[evaluation_rows],
-                           data.images, evaluation_rows)
-    shared_loss, shared_ap = evaluate_fit(probe.network, evaluation, device)
-    held_shared = evaluate_fit(probe.network, held, device) if held is not None and len(held) else None
+    evaluation = capacity_evaluation(data, seed)
+    held_shared = (shared["held_loss"], shared["held_ap"]) if "held_loss" in shared and held is not None else None
     n_known = data.known.sum(0).numpy()
-    order = sorted(range(train.n_tasks), key=lambda j: (-n_known[j], j))[:max_tasks]
     results = []
-    for j in order:
-        rows = np.flatnonzero(data.known[:, j].numpy())
-        evaluation_known = evaluation.known[:, j]
-        y = evaluation.targets[evaluation_known, j]
-        baseline = _entropy(float(y.mean())) if len(y) else float("nan")
-        row: dict[str, Any] = {"task": train.tasks[j], "labels": int(n_known[j]), "evaluated_on": int(len(y)),
-                               "baseline_loss": baseline, "shared_loss": float(shared_loss[j]),
-                               "shared_ap": float(shared_ap[j]),
-                               "shared_explained": _explained(float(shared_loss[j]), baseline),
-                               "own_loss": float("nan"), "own_ap": float("nan"), "own_explained": float("nan"),
-                               "own_steps": 0, "planned_steps": 0}
-        if held_shared is not None and held is not None:
-            y_held = held.targets[held.known[:, j], j]
-            held_baseline = _entropy(float(y_held.mean())) if len(y_held) else float("nan")
-            if min(float(y_held.sum()), float(len(y_held) - y_held.sum())) < CAPACITY_HELD_MIN_CLASS:
-                row["held_inconclusive"] = (f"fewer than {CAPACITY_HELD_MIN_CLASS} held-out positives or negatives: "
-                                            "no confirmation possible")
-            row.update(held_rows=int(len(y_held)), held_positives=int(y_held.sum()), held_baseline=held_baseline,
-                       held_shared_loss=float(held_shared[0][j]), held_shared_ap=float(held_shared[1][j]),
-                       held_shared_explained=_explained(float(held_shared[0][j]), held_baseline),
-                       held_own_loss=float("nan"), held_own_ap=float("nan"), held_own_explained=float("nan"))
+    for j in capacity_order(data.known.numpy(), max_tasks):
+        if done and j in done:
+            results.append(done[j])
+            continue
+        row_start = time.perf_counter()
+        row = _capacity_row(config, train, data, probe, j, evaluation, held, shared, held_shared, n_known,
+                            pos_weight, device, seed, None if seconds is None else start + seconds)
         results.append(row)
-        positives = float(data.targets[rows, j].sum()) if len(rows) else 0.0
-        if len(rows) < 2 or positives in (0.0, float(len(rows))) or not 0 < float(y.sum()) < len(y):
-            row["skipped"] = "too few known labels or only one class in the probe rows"
-            continue
-        single = ProbeData(data.x[rows], data.targets[rows][:, j:j + 1], data.known[rows][:, j:j + 1],
-                           data.images, rows)
-        batch_size = max(min(probe.batch_size, len(single)), 2)
-        planned = max(1, math.ceil(probe.epochs * len(single) / batch_size))
-        row["planned_steps"] = planned
-        left = None if seconds is None else seconds - (time.perf_counter() - start)
-        needed = planned * probe.step_seconds * batch_size / probe.batch_size
-        if left is not None and needed > left:
-            row["skipped"] = f"not enough time: needs about {needed:.0f} s, {max(left, 0):.0f} s left"
-            continue
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 1 + j)
-            network = build_probe_network(config, 1, train).to(device)
+        if on_row:
+            on_row(j, row, time.perf_counter() - row_start)
+        if log and not row.get("skipped"):
+            log(f"capacity check: {train.tasks[j]} ({row['own_steps']} steps)")
+    return results
+
+
+def _capacity_row(config: RunConfig, train: LabelTable, data: ProbeData, probe: ProbeResult, j: int,
+                  evaluation: ProbeData, held: ProbeData | None, shared: dict[str, np.ndarray],
+                  held_shared: tuple[np.ndarray, np.ndarray] | None, n_known: np.ndarray, pos_weight: Tensor | None,
+                  device: torch.device, seed: int, deadline: float | None) -> dict[str, Any]:
+    """Task j's row of the capacity check (its own network trained until `deadline`, a perf_counter time)."""
+    shared_loss, shared_ap = shared["loss"], shared["ap"]
+    rows = np.flatnonzero(data.known[:, j].numpy())
+    evaluation_known = evaluation.known[:, j]
+    y = evaluation.targets[evaluation_known, j]
+    baseline = _entropy(float(y.mean())) if len(y) else float("nan")
+    row: dict[str, Any] = {"task": train.tasks[j], "labels": int(n_known[j]), "evaluated_on": int(len(y)),
+                           "baseline_loss": baseline, "shared_loss": float(shared_loss[j]),
+                           "shared_ap": float(shared_ap[j]),
+                           "shared_explained": _explained(float(shared_loss[j]), baseline),
+                           "own_loss": float("nan"), "own_ap": float("nan"), "own_explained": float("nan"),
+                           "own_steps": 0, "planned_steps": 0}
+    if held_shared is not None and held is not None:
+        y_held = held.targets[held.known[:, j], j]
+        held_baseline = _entropy(float(y_held.mean())) if len(y_held) else float("nan")
+        if min(float(y_held.sum()), float(len(y_held) - y_held.sum())) < CAPACITY_HELD_MIN_CLASS:
+            row["held_inconclusive"] = (f"fewer than {CAPACITY_HELD_MIN_CLASS} held-out positives or negatives: "
+                                        "no confirmation possible")
+        row.update(held_rows=int(len(y_held)), held_positives=int(y_held.sum()), held_baseline=held_baseline,
+                   held_shared_loss=float(held_shared[0][j]), held_shared_ap=float(held_shared[1][j]),
+                   held_shared_explained=_explained(float(held_shared[0][j]), held_baseline),
+                   held_own_loss=float("nan"), held_own_ap=float("nan"), held_own_explained=float("nan"))
+    positives = float(data.targets[rows, j].sum()) if len(rows) else 0.0
+    if len(rows) < 2 or positives in (0.0, float(len(rows))) or not 0 < float(y.sum()) < len(y):
+        row["skipped"] = "too few known labels or only one class in the probe rows"
+        return row
+    single = ProbeData(data.x[rows], data.targets[rows][:, j:j + 1], data.known[rows][:, j:j + 1],
+                       data.images, rows)
+    batch_size = max(min(probe.batch_size, len(single)), 2)
+    planned = max(1, math.ceil(probe.epochs * len(single) / batch_size))
+    row["planned_steps"] = planned
+    left = None if deadline is None else deadline - time.perf_counter()
+    needed = planned * probe.step_seconds * batch_size / probe.batch_size
+    if left is not None and needed > left:
+        row["skipped"] = f"not enough time: needs about {needed:.0f} s, {max(left, 0):.0f} s left"
+        return row
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1 + j)
+        network = build_probe_network(config, 1, train).to(device)
         network.train()
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.train.lr,
                                       weight_decay=config.train.weight_decay)
@@ -532,7 +590,7 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
         batches = _batches(len(single), batch_size, torch.Generator().manual_seed(seed + 1 + j))
         done = 0
         for _ in range(planned):
-            if seconds is not None and time.perf_counter() - start > seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 break
             x, targets, known = single.batch(next(batches), device)
             loss = per_task_losses(network(x), targets, known, normalization=config.loss.normalization,
@@ -541,18 +599,16 @@ def capacity_check(config: RunConfig, train: LabelTable, data: ProbeData, probe:
             loss.backward()
             optimizer.step()
             done += 1
-        own_loss, own_ap = evaluate_fit(network, evaluation, device, columns=[j])
-        row.update(own_loss=float(own_loss[0]), own_ap=float(own_ap[0]), own_steps=done,
-                   own_explained=_explained(float(own_loss[0]), baseline))
-        if held_shared is not None and held is not None:
-            held_loss, held_ap = evaluate_fit(network, held, device, columns=[j])
-            row.update(held_own_loss=float(held_loss[0]), held_own_ap=float(held_ap[0]),
-                       held_own_explained=_explained(float(held_loss[0]), row["held_baseline"]))
-        if row["own_explained"] < CAPACITY_MIN_EXPLAINED:
-            row["inconclusive"] = "its own network has not learnt it yet (too short a training)"
-        if log:
-            log(f"capacity check: {train.tasks[j]} ({done} steps)")
-    return results
+    own_loss, own_ap = evaluate_fit(network, evaluation, device, columns=[j])
+    row.update(own_loss=float(own_loss[0]), own_ap=float(own_ap[0]), own_steps=done,
+               own_explained=_explained(float(own_loss[0]), baseline))
+    if held_shared is not None and held is not None:
+        held_loss, held_ap = evaluate_fit(network, held, device, columns=[j])
+        row.update(held_own_loss=float(held_loss[0]), held_own_ap=float(held_ap[0]),
+                   held_own_explained=_explained(float(held_loss[0]), row["held_baseline"]))
+    if row["own_explained"] < CAPACITY_MIN_EXPLAINED:
+        row["inconclusive"] = "its own network has not learnt it yet (too short a training)"
+    return row
 
 
 def _entropy(p: float) -> float:
