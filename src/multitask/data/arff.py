@@ -43,7 +43,6 @@ exists only here, at the file edge; convert it once to ``targets``/``known``).
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from multitask.errors import LabelError, MissingFileError
+from multitask.tables.reader import read_xml_root
 
 _SPLIT_SUFFIX = re.compile(r"[-_](train|test)$", re.IGNORECASE)
 _MEKA_LABELS = re.compile(r"-C\s+(-?\d+)")
@@ -83,11 +83,7 @@ def read_mulan_xml(path: str | Path) -> list[str]:
     ['b', 'a']
     """
     path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as error:
-        line = error.position[0] if getattr(error, "position", None) else None
-        raise LabelError(f"malformed XML ({error})", file=path, line=line) from error
+    root = read_xml_root(path)
     names: list[str] = []
     for element in root.iter():
         if element.tag.rsplit("}", 1)[-1] != "label":

@@ -34,6 +34,7 @@ from typing import Literal
 import pandas as pd
 
 from multitask.errors import LabelError, MissingFileError
+from multitask.tables.reader import read_xml_root
 
 DifficultPolicy = Literal["positive", "unknown", "ignore"]
 _DIFFICULT_POLICIES = ("positive", "unknown", "ignore")
@@ -62,11 +63,7 @@ def read_voc_file(path: str | Path) -> tuple[str, list[tuple[str, bool]]]:
     ('a.jpg', [('cat', False)])
     """
     path = Path(path)
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as error:
-        line = error.position[0] if getattr(error, "position", None) else None
-        raise LabelError(f"malformed XML ({error})", file=path, line=line) from error
+    root = read_xml_root(path)
     filename = (root.findtext("filename") or "").strip()
     if not filename:
         raise LabelError("VOC annotation has no <filename>", file=path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -333,6 +334,24 @@ def _read_arff(path: Path, plan: Plan | None, minus_one_unknown: bool) -> RawTab
     table = _arrow_table(frame, names)
     return _finish(table, path, roles, minus_one_unknown, lambda row: int(lines[row]), lines=lines,
                    label_names=tuple(label_names), row_ids=ids)
+
+
+def read_xml_root(path: str | Path) -> ET.Element:
+    """The root element of an XML file (Mulan label lists, Pascal VOC annotations); malformed XML is a LabelError
+    naming the file and line.
+
+    >>> import tempfile, pathlib
+    >>> bad = pathlib.Path(tempfile.mkdtemp()) / "a.xml"
+    >>> _ = bad.write_text("<a>\\n<b></a>")
+    >>> read_xml_root(bad)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    multitask.errors.LabelError: .../a.xml, line 2: malformed XML (...)
+    """
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as error:
+        line = error.position[0] if getattr(error, "position", None) else None
+        raise LabelError(f"malformed XML ({error})", file=path, line=line) from None
 
 
 def check_path(path: str | Path) -> Path:
