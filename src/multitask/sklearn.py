@@ -244,7 +244,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean,
                                     feature_std=std)
             result = train(config, table, network, Path(run_dir), label="MultiTaskClassifier ",
-                           quiet=not self.verbose)
+                           quiet=not self.verbose, resumable=False)
 
         self.network_ = result.network.cpu().eval()
         self.tasks_ = np.asarray(tasks, dtype=object)

@@ -537,12 +537,13 @@ class EpochHook(Callback):
 
 def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir: Path, *,
         label: str = "", quiet: bool = False, resume_from: Path | None = None,
-        on_epoch: Callable[[int], object] | None = None) -> FitResult:
+        on_epoch: Callable[[int], object] | None = None, resumable: bool = True) -> FitResult:
     """Train `network` on `table` as `config` says; keep the best validation checkpoint and load it back.
 
     `run_dir/checkpoints/last.ckpt` holds the state after the last finished epoch; `resume_from` (such a
     checkpoint) continues a run from it through Lightning's ``ckpt_path``. `on_epoch(epochs_done)` is called
-    after each finished epoch.
+    after each finished epoch. `resumable=False` writes no last.ckpt (for fits that are never resumed, such as
+    the scikit-learn estimator's, in a temporary folder).
     """
     cfg = config.train
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -559,7 +560,7 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
                            monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
                            enable_version_counter=False)
     history = History()
-    callbacks: list[Callback] = [history, RandomState(), checkpoint, last]
+    callbacks: list[Callback] = [history, RandomState(), checkpoint] + ([last] if resumable else [])
     if cfg.patience is not None and has_val:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
     if on_epoch is not None:
