@@ -20,7 +20,9 @@ multitask.errors.ConfigError: train.num_nodes 2: no cluster environment (SLURM, 
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -103,10 +105,18 @@ def check_keywords(factory: Callable[..., Any], options: Mapping[str, Any], key:
 
 
 def _forward_ok(name: str, options: Mapping[str, Any], size: int) -> bool:
+    """Whether the trunk takes `size`×`size` images; remembered per (trunk, options, size), since `compare`
+    checks the same trunk once for itself and once for every network it trains."""
+    return _forward_ok_cached(name, json.dumps(dict(options), sort_keys=True, default=str), size)
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_ok_cached(name: str, options_json: str, size: int) -> bool:
     import torch
 
     from multitask.models.trunks import build_trunk
 
+    options = json.loads(options_json)
     trunk = build_trunk(name, **{k: v for k, v in options.items() if k not in AUTOMATIC}).eval()
     try:
         with torch.no_grad():
