@@ -56,18 +56,13 @@ def unknown_as_negative(hidden, original):
                    targets=np.where(was_hidden, 0.0, hidden.targets).astype(np.float32))
 
 
-def hide_rows(table, fraction: float, seed: int, splits=("train", "val")):
-    """Hide every label of a seeded random `fraction` of the rows in `splits`: as many known labels as
-    `hide_labels(fraction)` leaves, but concentrated in fewer, fully labelled examples."""
-    rng = np.random.default_rng(seed)
-    rows = np.isin(table.split, list(splits)) & (rng.random(len(table.split)) < fraction)
-    return replace(table, known=table.known & ~rows[:, None],
-                   targets=np.where(rows[:, None], 0.0, table.targets).astype(np.float32))
-
-
 def whole_rows(table, fraction: float, seed: int, dropped: dict[str, set[str]]):
-    """`hide_rows`, leaving out (and recording in `dropped`) a rare task that lost every training positive."""
-    rows = hide_rows(table, fraction, seed=seed)
+    """Every label of a seeded random `fraction` of the train/val rows hidden (the `rows:P` protocol: as many
+    known labels as `rps:P` leaves, but concentrated in fewer, fully labelled examples), leaving out (and
+    recording in `dropped`) a rare task that lost every training positive."""
+    from multitask.hiding import hide_labels
+
+    rows = hide_labels(table, f"rows:{fraction}", seed=seed).table
     trainable = trainable_tasks(rows)
     if len(trainable) < rows.n_tasks:
         dropped.setdefault(f"{fraction:.0%} (whole rows)", set()).update(set(rows.tasks) - set(trainable))
@@ -108,6 +103,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from multitask.compare import Comparison, compare
+    from multitask.hiding import hide_labels
     from multitask.report import new_figure, save_figure
 
     fractions = [float(f) for f in args.fractions.split(",")]
@@ -122,7 +118,7 @@ def main() -> None:
         dropped: dict[str, set[str]] = {}
         for i, fraction in enumerate(fractions):
             for seed in range(seeds):
-                hidden, source = table.hide_labels(fraction, seed=seed), table
+                hidden, source = hide_labels(table, f"rps:{fraction}", seed=seed).table, table
                 trainable = trainable_tasks(hidden)
                 if len(trainable) < hidden.n_tasks:  # a rare task lost every positive: drop it from every approach
                     dropped.setdefault(f"{fraction:.0%}", set()).update(set(hidden.tasks) - set(trainable))

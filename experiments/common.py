@@ -377,7 +377,7 @@ section below was written by the script named in it (the numbers are real runs o
 `runs/experiments/` (not committed).
 """
 
-ORDER = ["summary", "setup", "a", "b", "c", "d", "e", "advisor", "runtime"]
+ORDER = ["summary", "setup", "a", "b", "c", "d", "e", "advisor", "suite", "runtime"]
 
 
 def write_section(name: str, body: str, command: str | None = None, seconds: float | None = None) -> None:

@@ -25,7 +25,8 @@ from multitask.advise.rules import CONFLICT_THRESHOLD, capacity_flag, decide, tr
 from multitask.config import build_config
 from multitask.tables import label_table_from_arrays
 
-PROBE = {"probe_steps": 120, "probe_seconds": 30.0, "threads": 1}
+PROBE = {"probe_steps": 120, "threads": 1, "evidence": False}
+"""The probe and the rules alone: these tests construct what the rules read (the evidence is tested below)."""
 
 
 def mlp_config(tmp_path: Path, **train: object):
@@ -226,7 +227,7 @@ def test_independent_tasks_share_one_network_for_cost(tmp_path: Path) -> None:
     """Three tasks on disjoint features: relatedness ≈ 0 (no help, no harm), a wide enough trunk: one network."""
     x = features()
     y = np.stack([x[:, 0] + x[:, 1] > 0, x[:, 4] - x[:, 5] > 0, x[:, 8] + x[:, 9] > 0], axis=1).astype(float)
-    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), capacity_seconds=20.0, **PROBE)
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), capacity_check=True, **PROBE)
     assert np.nanmax(np.abs(advice.relatedness - np.eye(3))) < RELATED
     assert advice.recommendation == CALL_SHARED, advice.reasons
     assert all(a.call == CALL_SHARED for a in advice.task_advice)
@@ -243,7 +244,7 @@ def test_independent_tasks_share_one_network_for_cost(tmp_path: Path) -> None:
     assert advice.probe["rows"] == 450  # 600 rows, a quarter held out
     narrow = advise(build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [16]}},
                                   "train": {"progress": False}, "root": str(tmp_path)}),
-                    label_table_from_arrays(x, y), probe_steps=20, capacity_check=False, threads=1)
+                    label_table_from_arrays(x, y), probe_steps=20, evidence=False, threads=1)
     assert narrow.representation_width == 16 and narrow.recommendation == CALL_SEPARATE
     assert "16 features for 3 tasks" in narrow.reasons[0]
 
@@ -288,7 +289,7 @@ def test_without_probe_relatedness_is_label_correlation(tmp_path: Path) -> None:
     x = features(n=300)
     a = (x[:, 0] > 0).astype(float)
     y = np.stack([a, a, (x[:, 5] > 0).astype(float)], axis=1)
-    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), probe_steps=0)
+    advice = advise(mlp_config(tmp_path), label_table_from_arrays(x, y), probe_steps=0, evidence=False)
     assert advice.probe == {} and advice.capacity == [] and advice.gradient_cosine is None
     assert advice.relatedness_source.startswith("label correlation")
     np.testing.assert_allclose(advice.relatedness[0, 1], 1.0)
@@ -373,7 +374,7 @@ def _resume_table():
     return label_table_from_arrays(x, y, tasks=["a", "b", "c"])
 
 
-RESUME = {"probe_steps": 30, "probe_seconds": None, "capacity_seconds": None, "threads": 1}
+RESUME = {"probe_steps": 30, "capacity_check": True, "evidence_epochs": 2, "threads": 1}
 
 
 def _without_time(path: Path) -> dict:
@@ -397,7 +398,11 @@ def test_resume_computes_only_missing_parts_and_gives_the_same_advice(tmp_path: 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("the probe was run again")
 
+    from multitask.advise import evidence
+
+    assert (out / "partial" / "evidence.json").is_file()
     monkeypatch.setattr(probe, "run_probe", fail)
+    monkeypatch.setattr(evidence, "measure_evidence", fail)
     advise(config, table, out_dir=out, resume=True, **RESUME)
     assert _without_time(out / "advice.json") == full
     assert (out / "partial" / "capacity" / "0001_b.json").is_file()
@@ -423,12 +428,109 @@ def test_resume_with_other_inputs_is_refused(tmp_path: Path) -> None:
     config, table = mlp_config(tmp_path), _resume_table()
     with pytest.raises(RunDirError, match="partial/inputs.json: missing"):
         advise(config, table, out_dir=out, resume=True, **RESUME)
-    advise(config, table, out_dir=out, capacity_check=False, **RESUME)
+    advise(config, table, out_dir=out, **{**RESUME, "capacity_check": False})
     with pytest.raises(ConfigError, match=r"probe_steps: 30 \(saved\) → 31 \(now\)"):
-        advise(config, table, out_dir=out, resume=True, capacity_check=False, **{**RESUME, "probe_steps": 31})
+        advise(config, table, out_dir=out, resume=True, **{**RESUME, "capacity_check": False, "probe_steps": 31})
     with pytest.raises(ConfigError, match=r"config\.train\.lr"):
-        advise(mlp_config(tmp_path, lr=0.05), table, out_dir=out, resume=True, capacity_check=False, **RESUME)
+        advise(mlp_config(tmp_path, lr=0.05), table, out_dir=out, resume=True, **{**RESUME, "capacity_check": False})
     other = label_table_from_arrays(table.features + 1, np.where(table.known, table.targets, np.nan),
                                     tasks=list(table.tasks))
     with pytest.raises(ConfigError, match=r"data\.table_sha256"):
-        advise(config, other, out_dir=out, resume=True, capacity_check=False, **RESUME)
+        advise(config, other, out_dir=out, resume=True, **{**RESUME, "capacity_check": False})
+
+
+# ------------------------------------------------------------------------------------------- the evidence
+
+
+def _stable(value: object) -> object:
+    """An advice dict without its timings (the only values a rerun may change)."""
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in ("seconds", "seconds_per_step")}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def test_evidence_budget_is_counted_in_epochs_and_steps() -> None:
+    """Each network trains ceil(epochs × rows_per_epoch) steps whatever the clock; scored on the same tasks."""
+    from multitask.advise.evidence import measure_evidence
+
+    x = features(n=400)
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0, x[:, 2] > 0], axis=1).astype(float)
+    y[:100, 2] = np.nan  # task 2 known on 300 of the 400 rows
+    train = label_table_from_arrays(x, y, split=np.array(["train"] * 400))
+    config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [8]}},
+                           "train": {"epochs": 10, "batch_size": 50}})
+    evidence = measure_evidence(config, train, np.arange(200), np.arange(200, 400), image_size=None, seed=0)
+    assert evidence.epochs == 5.0 and evidence.checkpoints == [2.5, 5.0]
+    shared, separate = evidence.approaches["shared"], evidence.approaches["separate"]
+    assert shared.steps == 5 * (200 // 50) and shared.networks == 1
+    # tasks 0 and 1: 200 fit rows → 4 steps per epoch; task 2: 100 fit rows → 2 steps per epoch
+    assert separate.steps == 5 * 4 + 5 * 4 + 5 * 2 and separate.networks == 3
+    assert evidence.tasks == ["task_0", "task_1", "task_2"]
+    assert all(len(v) == 2 for a in (shared, separate) for v in a.ap.values())
+    assert len(evidence.differences["separate"]) == 2
+
+
+def test_same_data_and_seed_give_the_same_advice(tmp_path: Path) -> None:
+    x = features(n=400)
+    y = np.stack([x[:, 0] + x[:, 1] > 0, x[:, 0] - x[:, 2] > 0, x[:, 5] > 0], axis=1).astype(float)
+    table = label_table_from_arrays(x, y)
+    first = advise(mlp_config(tmp_path, epochs=10), table, probe_steps=40, threads=1)
+    second = advise(mlp_config(tmp_path, epochs=10), table, probe_steps=40, threads=1)
+    assert first.evidence is not None and first.confidence in ("clear", "tie")
+    assert _stable(first.to_dict()) == _stable(second.to_dict())
+    assert first.probe["steps"] == 40 and not first.probe["stopped_by_time"]  # a step budget, no clock
+
+
+def test_evidence_calls_separate_when_the_shared_trunk_is_far_too_narrow(tmp_path: Path) -> None:
+    """Six tasks on six different feature pairs through a 2-unit trunk: one network cannot serve them all, each
+    task's own 2-unit network can. The evidence says so clearly, whatever the rules read."""
+    x = features(n=1600, d=12, seed=3)
+    y = np.stack([x[:, 2 * j] + x[:, 2 * j + 1] > 0 for j in range(6)], axis=1).astype(float)
+    config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [2]}},
+                           "train": {"progress": False, "epochs": 40, "batch_size": 32, "lr": 0.01},
+                           "root": str(tmp_path)})
+    advice = advise(config, label_table_from_arrays(x, y), probe_steps=20, threads=1)
+    assert advice.recommendation == CALL_SEPARATE and advice.confidence == "clear", advice.reasons
+    assert advice.evidence["differences"]["separate"][-1]["low"] > 0
+    assert advice.reasons[0].startswith("separate networks, clearly")
+
+
+def test_identical_tasks_are_never_a_clear_call_for_separate_networks(tmp_path: Path) -> None:
+    """Three copies of one task: separate networks cannot be clearly better; a tie goes to the cheaper network."""
+    x = features(n=600)
+    a = (x[:, 0] + x[:, 1] > 0).astype(float)
+    advice = advise(mlp_config(tmp_path, epochs=10), label_table_from_arrays(x, np.stack([a, a, a], axis=1)),
+                    probe_steps=20, threads=1)
+    assert advice.recommendation == CALL_SHARED, advice.reasons
+    assert "choose by cost" in advice.reasons[0] or advice.confidence == "clear"
+
+
+@pytest.mark.slow
+def test_printed_compare_command_runs_as_printed(tmp_path: Path, tiny_scenes: Path, monkeypatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The "Confirm it" command carries the image folder, the input column and the recipe: it runs as printed."""
+    import shlex
+
+    import pandas as pd
+
+    from multitask.cli import run_cli
+
+    frame = pd.read_csv(tiny_scenes, dtype=str, keep_default_na=False).rename(columns={"image": "photo"})
+    table = tmp_path / "elsewhere" / "labels.csv"
+    table.parent.mkdir()
+    frame.to_csv(table, index=False)
+    monkeypatch.chdir(tmp_path)
+    args = ["advise", "--data", str(table), "--images", str(tiny_scenes.parent), "--data.input_column", "photo",
+            "--trunk", "small_cnn", "--model.trunk_options", "{width: 8}", "--image-size", "32",
+            "--train.epochs", "2", "--probe-steps", "5", "--threads", "1", "--train.progress", "false"]
+    assert run_cli(args) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    command = lines[lines.index("Confirm it by training in full (the same data and recipe):") + 1]
+    words = shlex.split(command)
+    assert words[:2] == ["multitask", "compare"]
+    for option in ("--data.images", "--data.input_column", "--model.trunk_options", "--train.epochs"):
+        assert option in words, command
+    assert run_cli(words[1:]) == 0, capsys.readouterr().out

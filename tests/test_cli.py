@@ -72,7 +72,7 @@ def test_unknown_config_key_suggests(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_compare_prints_shared_and_separate(tmp_path: Path, tiny_features: Path) -> None:
     result = cli("compare", "--data", str(tiny_features), "--tasks", "a,b,c", "--trunk", "mlp", "--epochs", "2",
-                 "--name", "cmp", "--model.trunk_options", "{hidden: [8]}", cwd=tmp_path)
+                 "--name", "cmp", "--model.trunk_options", "{hidden: [8]}", "--model.select", "off", cwd=tmp_path)
     assert "AP shared" in result.stdout and "AP separate" in result.stdout and "Cost" in result.stdout
     saved = json.loads((tmp_path / "runs" / "cmp" / "comparison.json").read_text())
     assert set(saved["results"]) == {"shared", "separate"}
@@ -147,7 +147,7 @@ def test_advise_resume_reuses_saved_options_and_refuses_other_ones(tmp_path: Pat
 
     out = tmp_path / "advice"
     args = ["advise", "--data", str(tiny_features), "--tasks", "a,b,c", "--trunk", "mlp", "--probe-steps", "20",
-            "--capacity-seconds", "60", "--threads", "1", "--out", str(out)]
+            "--capacity", "--threads", "1", "--out", str(out)]
     assert run_cli(args) == 0
     first = json.loads((out / "advice.json").read_text())
     (out / "advice.json").unlink()

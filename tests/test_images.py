@@ -142,7 +142,7 @@ def test_truncated_image_header_fine_data_broken(tmp_path: Path) -> None:
     path = truncated_png(tmp_path / "cut.png")
     assert image_problem(path) is None  # the header check alone cannot see it
     assert "broken" in image_problem(path, decode=True)
-    with pytest.raises(UnreadableImageError, match=r"cut\.png.*missing_images=skip") as error:
+    with pytest.raises(UnreadableImageError, match=r"cut\.png.*--data\.missing_images skip") as error:
         load_image(path, 8)
     assert isinstance(error.value, UserError)
 

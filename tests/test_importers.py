@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -515,3 +516,236 @@ def test_merge_imported_tables_from_files(tmp_path: Path, voc_dir: Path) -> None
     assert rows(merged)[0] == ["a.jpg", "0", "0", "1", "1"]
     assert rows(merged)[-1] == ["z.jpg", "?", "1", "?", "0"]
     assert summary.n_inputs == 4
+
+
+# ----------------------------------------------------------------------------------------------- boxes
+
+
+def voc_box_xml(filename: str, size: tuple[int, int] | None, objects: list[tuple[str, int, str | None]]) -> str:
+    """`objects`: (name, difficult, "xmin ymin xmax ymax" or None for no <bndbox>)."""
+    parts = ["<annotation>", f"<filename>{filename}</filename>"]
+    if size is not None:
+        parts.append(f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>")
+    for name, difficult, box in objects:
+        parts.append(f"<object><name>{name}</name><difficult>{difficult}</difficult>")
+        if box is not None:
+            xmin, ymin, xmax, ymax = box.split()
+            parts.append(f"<bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax>"
+                         "</bndbox>")
+        parts.append("</object>")
+    return "\n".join([*parts, "</annotation>"])
+
+
+def test_voc_boxes_difficult_is_ignore_and_empty_images_verified(tmp_path: Path) -> None:
+    from multitask.importers import import_voc_boxes
+
+    write(tmp_path / "a.xml", voc_box_xml("a.jpg", (50, 40), [("dog", 1, "1 1 10 20"), ("cat", 0, "5 6 50 40")]))
+    write(tmp_path / "b.xml", voc_box_xml("b.jpg", (50, 40), []))
+    table = import_voc_boxes(tmp_path)
+    assert table.classes == ("cat", "dog") and table.images == ("a.jpg", "b.jpg") and table.known.all()
+    assert table.boxes[0].tolist() == [[0, 0, 10, 20], [4, 5, 50, 40]]  # 1-based mins → 0-based pixel edges
+    assert table.labels[0].tolist() == [1, 0] and table.ignore[0].tolist() == [True, False]
+    assert table.boxes[1].shape == (0, 4) and table.sizes.tolist() == [[50, 40], [50, 40]]
+    assert import_voc_boxes(tmp_path, classes=["dog"]).counts(include_ignored=True).tolist() == [1]
+
+
+def test_voc_boxes_errors_name_the_file(tmp_path: Path) -> None:
+    from multitask.importers import import_voc_boxes
+
+    write(tmp_path / "a.xml", voc_box_xml("a.jpg", (50, 40), [("dog", 0, "1 1 10 45")]))
+    with pytest.raises(LabelError) as info:
+        import_voc_boxes(tmp_path)
+    assert info.value.file == str(tmp_path / "a.xml") and info.value.column == "ymax" and info.value.value == 45
+    assert "below the image (height 40)" in info.value.reason
+    write(tmp_path / "a.xml", voc_box_xml("a.jpg", None, [("dog", 0, "10 1 9 5")]))
+    with pytest.raises(LabelError, match="degenerate"):
+        import_voc_boxes(tmp_path)
+    write(tmp_path / "a.xml", voc_box_xml("a.jpg", None, [("dog", 0, "1 1 ten 5")]))
+    with pytest.raises(LabelError, match="must be a number") as info:
+        import_voc_boxes(tmp_path)
+    assert info.value.column == "xmax" and info.value.value == "ten"
+    write(tmp_path / "a.xml", voc_box_xml("a.jpg", None, [("dog", 0, None)]))
+    with pytest.raises(LabelError, match="no <bndbox>"):
+        import_voc_boxes(tmp_path)
+
+
+@pytest.mark.skipif(not ROADSIGN.is_dir(), reason=f"shared road sign data not found at {ROADSIGN}")
+def test_voc_boxes_of_the_road_signs_agree_with_labels_csv() -> None:
+    from multitask.importers import import_voc_boxes
+
+    table = import_voc_boxes(ROADSIGN / "annotations", splits=ROADSIGN / "labels.csv")
+    labels = pd.read_csv(ROADSIGN / "labels.csv", dtype=str).set_index("image").loc[list(table.images)]
+    assert table.split.tolist() == labels["split"].tolist()
+    present = np.zeros((len(table), table.n_classes), dtype=bool)
+    for i, lab in enumerate(table.labels):
+        present[i, lab] = True
+    assert (present == (labels[list(table.classes)].to_numpy() == "1")).all()
+
+
+def test_coco_boxes_unannotated_policies(tmp_path: Path) -> None:
+    from multitask.importers import import_coco_boxes
+
+    path = coco_json(tmp_path)
+    table = import_coco_boxes(path)
+    assert table.classes == ("car", "chair", "dog", "person") and len(table) == 4 and table.known.all()
+    assert table.ignore[table.images.index("000000252219.jpg")].tolist() == [True]  # iscrowd
+    assert len(import_coco_boxes(path, unannotated="drop")) == 3
+    unknown = import_coco_boxes(path, unannotated="unknown")
+    assert unknown.known.sum(axis=1).tolist() == [4, 4, 4, 0]
+    assert import_coco_boxes(path, classes=["person"]).counts().tolist() == [2]
+
+
+OI_BOXES = """ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf
+000002b66c9c498e,xclick,/m/014sv8,1,0.1,0.5,0.25,0.75,0,0,0
+000002b66c9c498e,xclick,/m/014sv8,1,0.0,1.0,0.0,1.0,0,0,1
+000002b97e5471a0,xclick,/m/0k4j,1,0.5,1.0,0.5,1.0,0,0,0
+"""
+
+
+def test_openimages_boxes_known_only_where_boxed_or_verified_absent(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from multitask.importers import import_openimages_boxes
+
+    for image in ("000002b66c9c498e", "000002b97e5471a0", "0000048549557964"):
+        Image.new("RGB", (20, 8)).save(tmp_path / f"{image}.jpg")
+    boxes = write(tmp_path / "boxes.csv", OI_BOXES)
+    labels = write(tmp_path / "labels.csv", OI_LABELS)
+    classes = write(tmp_path / "classes.csv", OI_CLASSES)
+    table = import_openimages_boxes(boxes, labels, classes, classes=["Human eye", "Car", "Apple"])
+    assert table.classes == ("Human eye", "Car", "Apple")
+    assert table.images == ("000002b66c9c498e.jpg", "000002b97e5471a0.jpg", "0000048549557964.jpg")
+    # 66c9: eye boxed, car never verified, apple verified absent; 7e54: car boxed; 5579: eye verified absent
+    assert table.known.tolist() == [[True, False, True], [False, True, False], [True, False, False]]
+    assert table.boxes[0].tolist() == [[2, 2, 10, 6], [0, 0, 20, 8]]  # normalised × the image's 20 × 8 pixels
+    assert table.ignore[0].tolist() == [False, True]  # IsGroupOf
+    without_labels = import_openimages_boxes(boxes, classes=["/m/014sv8", "/m/0k4j"])
+    assert without_labels.known.tolist() == [[True, False], [False, True]]  # only the boxed classes are known
+
+
+def test_openimages_boxes_errors(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from multitask.importers import import_openimages_boxes
+
+    Image.new("RGB", (20, 8)).save(tmp_path / "000002b66c9c498e.jpg")
+    bad = OI_BOXES.splitlines()[:2] + ["000002b66c9c498e,xclick,/m/014sv8,1,0.6,0.5,0.25,0.75,0,0,0"]
+    with pytest.raises(LabelError) as info:
+        import_openimages_boxes(write(tmp_path / "boxes.csv", "\n".join(bad) + "\n"))
+    assert (info.value.line, info.value.column) == (3, "XMax") and "degenerate" in info.value.reason
+    with pytest.raises(LabelError, match="image file not found") as info:
+        import_openimages_boxes(write(tmp_path / "boxes.csv", OI_BOXES))
+    assert (info.value.line, info.value.column, info.value.value) == (4, "ImageID", "000002b97e5471a0")
+
+
+def box_table(images: list[str], classes: list[str], boxes: list[list[list[float]]], labels: list[list[int]],
+              **options: object) -> object:
+    from multitask.detection import BoxTable
+
+    return BoxTable.from_arrays(classes, images, boxes=boxes, labels=labels, **options)
+
+
+def test_merge_box_tables_marks_classes_a_source_never_annotated_unknown() -> None:
+    from multitask.importers import merge_box_tables
+
+    a = box_table(["x.jpg", "y.jpg"], ["car"], [[[0, 0, 5, 5]], []], [[0], []], split=["train", "test"])
+    b = box_table(["y.jpg", "z.jpg"], ["car", "sign"], [[], [[1, 1, 2, 2]]], [[], [1]],
+                  known=[[True, True], [False, True]], split=["test", "val"])
+    merged, summary = merge_box_tables({"a": a, "b": b})
+    assert merged.classes == ("car", "sign") and merged.images == ("x.jpg", "y.jpg", "z.jpg")
+    # x: only in a (no sign there: unknown); y: car absent in both, sign from b; z: only in b, car unknown in b
+    assert merged.known.tolist() == [[True, False], [True, True], [False, True]]
+    assert [lab.tolist() for lab in merged.labels] == [[0], [], [1]] and merged.split.tolist() == ["train", "test",
+                                                                                                   "val"]
+    assert summary.known_counts == {"car": 2, "sign": 2} and summary.positive_counts == {"car": 1, "sign": 1}
+    assert summary.shared_inputs == 1 and summary.overlaps == {("a", "b"): 1} and not summary.conflicts
+
+
+def test_merge_box_tables_conflicts() -> None:
+    from multitask.importers import merge_box_tables
+
+    a = box_table(["x.jpg"], ["car"], [[[0, 0, 5, 5]]], [[0]])
+    b = box_table(["x.jpg"], ["car"], [[]], [[]])
+    with pytest.raises(LabelError, match=r"'x.jpg', class 'car': sources disagree \(a: 1 box, b: verified absent\)"):
+        merge_box_tables({"a": a, "b": b})
+    first, summary = merge_box_tables({"a": a, "b": b}, conflicts="first")
+    assert first.n_boxes == 1 and summary.conflicts[0].resolved == "1 box"
+    unknown, _ = merge_box_tables({"a": a, "b": b}, conflicts="unknown")
+    assert unknown.known.tolist() == [[False]] and unknown.n_boxes == 0
+    same, summary = merge_box_tables({"a": a, "c": box_table(["x.jpg"], ["car"], [[[0, 0, 5.001, 5]]], [[0]])})
+    assert same.n_boxes == 1 and not summary.conflicts  # equal to 0.01 px
+
+
+def test_cli_import_voc_writes_boxes_and_merge_boxes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from multitask.cli import app
+    from multitask.detection import read_box_table
+
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    write(folder / "a.xml", voc_box_xml("a.jpg", (50, 40), [("dog", 1, "1 1 10 20")]))
+    runner = CliRunner()
+    result = runner.invoke(app, ["import", "voc", str(folder), "--out", str(tmp_path / "labels.csv"),
+                                 "--boxes", str(tmp_path / "boxes.csv")])
+    assert result.exit_code == 0, result.output
+    assert "1 images × 1 classes, 1 boxes, 100% of (image, class) known" in " ".join(result.output.split())
+    table = read_box_table(tmp_path / "boxes.csv", check_files=False)
+    assert table.ignore[0].tolist() == [True] and (tmp_path / "labels.csv").read_text() == "image,dog\na.jpg,1\n"
+    other = box_table(["b.jpg"], ["cat"], [[[0, 0, 1, 1]]], [[0]])
+    from multitask.detection import write_box_table
+
+    write_box_table(other, tmp_path / "other.csv")
+    result = runner.invoke(app, ["import", "merge", str(tmp_path / "boxes.csv"), str(tmp_path / "other.csv"),
+                                 "--boxes", "--out", str(tmp_path / "merged.parquet")])
+    assert result.exit_code == 0, result.output
+    merged = read_box_table(tmp_path / "merged.parquet", check_files=False)
+    assert merged.classes == ("cat", "dog") and merged.known.tolist() == [[False, True], [True, False]]
+
+
+def test_coco_lvis_style_presence_labels_match_the_boxes(tmp_path: Path) -> None:
+    from multitask.importers import import_coco_boxes
+
+    images = [{"id": 1, "file_name": "1.jpg", "neg_category_ids": [3]}, {"id": 2, "file_name": "2.jpg"},
+              {"id": 3, "file_name": "3.jpg", "neg_category_ids": [1, 3]}]
+    annotations = [{"id": 10, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}]
+    categories = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}]
+    path = coco_json(tmp_path, images=images, annotations=annotations, categories=categories)
+    assert rows(import_coco(path)) == [["1.jpg", "0", "1"], ["2.jpg", "?", "?"], ["3.jpg", "0", "0"]]
+    assert import_coco_boxes(path).known.tolist() == [[True, True], [False, False], [True, True]]
+
+
+def test_cli_import_openimages_and_coco_boxes(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from multitask.cli import app
+    from multitask.detection import read_box_table
+
+    for image in ("000002b66c9c498e", "000002b97e5471a0", "0000048549557964"):
+        Image.new("RGB", (20, 8)).save(tmp_path / f"{image}.jpg")
+    runner = CliRunner()
+    args = ["import", "openimages", str(write(tmp_path / "labels.csv", OI_LABELS)), "--out", str(tmp_path / "oi.csv"),
+            "--descriptions", str(write(tmp_path / "classes.csv", OI_CLASSES))]
+    result = runner.invoke(app, [*args, "--bbox", str(write(tmp_path / "bbox.csv", OI_BOXES))])
+    assert "go together" in str(result.exception)  # a ConfigError: main() prints it and exits with 2
+    result = runner.invoke(app, [*args, "--bbox", str(tmp_path / "bbox.csv"), "--boxes", str(tmp_path / "oi.json")])
+    assert result.exit_code == 0, result.output
+    table = read_box_table(tmp_path / "oi.json")  # COCO JSON, LVIS-style: the unknown classes survive the trip
+    assert table.classes == ("Car", "Human eye") and table.known.tolist() == [[False, True], [True, False],
+                                                                              [False, True]]
+    result = runner.invoke(app, ["import", "coco", str(coco_json(tmp_path)), "--out", str(tmp_path / "c.csv"),
+                                 "--boxes", str(tmp_path / "c_boxes.csv"), "--unannotated", "drop"])
+    assert result.exit_code == 0, result.output
+    assert len(read_box_table(tmp_path / "c_boxes.csv", check_files=False)) == 3
+
+
+def test_merge_box_tables_with_different_image_roots(tmp_path: Path) -> None:
+    from multitask.importers import merge_box_tables
+
+    a = box_table(["x.jpg"], ["car"], [[[0, 0, 5, 5]]], [[0]], image_root=tmp_path / "one")
+    b = box_table(["x.jpg"], ["sign"], [[]], [[]], image_root=tmp_path / "two")
+    merged, _ = merge_box_tables([("a", a), ("b", b)])
+    assert merged.images == (str(tmp_path / "one" / "x.jpg"), str(tmp_path / "two" / "x.jpg"))  # two files
+    assert merged.known.tolist() == [[True, False], [False, True]]
+    assert merged.with_image_root(tmp_path / "tables").images == ("../one/x.jpg", "../two/x.jpg")

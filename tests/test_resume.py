@@ -72,7 +72,8 @@ def start_and_stop(tmp_path: Path, args: list[str], epoch: int, step: int) -> su
 
 
 def train_args(data: Path, name: str, *extra: str) -> list[str]:
-    return ["--data", str(data), "--tasks", "a,b,c", "--trunk", "mlp", "--epochs", "4", "--batch-size", "32",
+    return ["--data", str(data), "--tasks", "a,b,c", "--trunk", "mlp", "--model.select", "off", "--epochs", "4",
+            "--batch-size", "32",
             "--name", name, "--seed", "3", "--train.patience", "null", "--model.dropout", "0.2", *extra]
 
 

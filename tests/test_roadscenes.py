@@ -364,7 +364,41 @@ def test_same_seed_same_files_as_before_the_split(case: str, tmp_path: Path) -> 
     options, expected = KNOWN_DIGESTS[case]
     generate_road_scenes(tmp_path, **options)
     digest = hashlib.sha256()
-    for path in sorted(p for p in tmp_path.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(tmp_path)).encode())
+    for path in sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("boxes")):
+        digest.update(str(path.relative_to(tmp_path)).encode())  # the images and labels; boxes came later
         digest.update(path.read_bytes())
     assert digest.hexdigest() == expected
+
+
+# ------------------------------------------------------------------------------------------ boxes
+
+
+def test_boxes_match_the_labels_split_and_hidden_cells(tmp_path: Path) -> None:
+    from multitask.detection import read_box_table
+
+    path = generate_road_scenes(tmp_path, n_images=60, image_size=64, unknown_fraction=0.3, seed=2, extra_tasks=2)
+    full = read_box_table(path.parent / "boxes_full.csv")  # checks every image file and its size (64 px)
+    part = read_box_table(path.parent / "boxes.csv", check_files=False)
+    _, rows = _read(path.parent / "labels_full.csv")
+    _, hidden_rows = _read(path)
+    assert full.classes == tuple(sorted(TASKS)) and full.images == tuple(r["image"] for r in rows)
+    assert full.split.tolist() == [r["split"] for r in rows] == part.split.tolist()
+    assert (full.sizes == 64).all() and full.known.all()
+    for i, row in enumerate(rows):
+        counted = {full.classes[k] for k in full.labels[i][~full.ignore[i]]}
+        assert counted == {t for t in TASKS if row[t] == "1"}  # a label is 1 exactly when a counted box exists
+        assert ((full.boxes[i] >= 0) & (full.boxes[i] <= 64)).all()
+        for k, name in enumerate(part.classes):
+            assert part.known[i, k] == (hidden_rows[i][name] != "?")
+            mine = part.boxes[i][part.labels[i] == k]
+            theirs = full.boxes[i][full.labels[i] == k]
+            assert mine.shape == (0, 4) if not part.known[i, k] else np.array_equal(mine, theirs)
+    assert not part.known.all() and full.n_boxes > part.n_boxes > 0
+
+
+def test_scene_boxes_follow_visibility() -> None:
+    from multitask.data.generators.writer import scene_boxes
+
+    objects = [SceneObject("car", (0.5, 0.5, 1.0, 0.75), "red", 0.39), SceneObject("car", (0, 0, 0.5, 0.5), "red", 0.0),
+               SceneObject("grating_0", (0, 0, 0.5, 0.5), None, 1.0)]
+    assert scene_boxes(objects, 16, min_visible=0.4) == [(TASKS.index("car"), 8.0, 8.0, 16.0, 12.0, True)]

@@ -24,7 +24,7 @@ from multitask.training import MultiTaskModule
 
 def feature_config(tmp_path: Path, data: Path, **values: object) -> object:
     return build_config({"root": str(tmp_path / "runs"), "data": {"path": str(data), "tasks": ["a", "b", "c"]},
-                         "model": {"trunk": "mlp", "trunk_options": {"hidden": [8]}},
+                         "model": {"trunk": "mlp", "trunk_options": {"hidden": [8]}, "select": "off"},  # the MLP alone
                          "train": {"epochs": 2, "progress": False}, **values})
 
 

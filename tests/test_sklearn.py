@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import multitask.linear_fit
 import multitask.sklearn
 import multitask.tables
 from multitask.sklearn import EXPECTED_FAILED_CHECKS, MultiTaskClassifier
@@ -70,7 +71,9 @@ def test_fit_predict_shapes_and_ranges() -> None:
     assert len(clf.classes_) == 3 and all(c.tolist() == [0, 1] for c in clf.classes_)
     assert clf.n_features_in_ == 5 and not hasattr(clf, "feature_names_in_")
     np.testing.assert_array_equal(clf.thresholds_, [0.5, 0.5, 0.5])
-    assert 1 <= clf.n_epochs_ <= 3 and len(clf.history_) == clf.n_epochs_
+    # epochs trained by the MLP; for the linear model (fitted by L-BFGS), the values of C on its path
+    limit = 3 if clf.chosen_model_ == "mlp" else len(multitask.linear_fit.C_GRID)
+    assert 1 <= clf.n_epochs_ <= limit and len(clf.history_) == clf.n_epochs_
     assert {"train_loss", "val_loss", "val_map"} <= set(clf.history_[-1])
 
 
@@ -214,8 +217,10 @@ def test_same_random_state_same_model_and_global_state_untouched() -> None:
     np.testing.assert_array_equal(np.random.get_state()[1], before)
     second = MultiTaskClassifier(**TINY, random_state=5).fit(X, Y).predict_proba(X)
     np.testing.assert_array_equal(first, second)
-    other = MultiTaskClassifier(**TINY, random_state=6).fit(X, Y).predict_proba(X)
-    assert not np.array_equal(first, other)
+    # the MLP alone: a kept linear model is refitted on every row, the same whatever the seed
+    mlp = MultiTaskClassifier(**TINY, select="off", random_state=5).fit(X, Y).predict_proba(X)
+    other = MultiTaskClassifier(**TINY, select="off", random_state=6).fit(X, Y).predict_proba(X)
+    assert not np.array_equal(mlp, other)
 
 
 def test_pickle_round_trip() -> None:
@@ -315,3 +320,36 @@ def test_constant_up_to_rounding_features_are_not_blown_up() -> None:
     assert float(std[3]) == 1.0 and float(std[0]) != 1.0
     proba = MultiTaskClassifier(**TINY).fit(X, Y).predict_proba(X)
     assert np.isfinite(proba).all()
+
+
+# --------------------------------------------------------------------------- model selection with NaN labels
+
+
+def test_grid_search_and_cross_val_score_with_unknown_labels() -> None:
+    """GridSearchCV / cross_val_score on a Y with NaN: the project's splitter and known-label scorers."""
+    from sklearn.model_selection import cross_val_score
+
+    from multitask.model_selection import KNOWN_LABEL_SCORERS, KnownLabelKFold
+
+    X, Y = make_problem(n=120, unknown=0.3)
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own check_cv, before any fit
+        GridSearchCV(MultiTaskClassifier(**TINY), {"lr": [0.05]}, cv=2).fit(X, Y)
+    search = GridSearchCV(MultiTaskClassifier(**TINY), {"hidden": [(4,), (8,)]}, cv=KnownLabelKFold(2),
+                          scoring=KNOWN_LABEL_SCORERS["label_ranking_average_precision"])
+    search.fit(X, Y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all() and 0 < search.best_score_ <= 1
+    scores = cross_val_score(MultiTaskClassifier(**TINY), X, Y, cv=KnownLabelKFold(2),
+                             scoring=KNOWN_LABEL_SCORERS["macro_average_precision"])
+    assert scores.shape == (2,) and ((scores > 0.5) & (scores <= 1)).all()
+
+
+def test_choice_attributes_and_parameters() -> None:
+    X, Y = make_problem(n=100)
+    auto = MultiTaskClassifier(**TINY).fit(X, Y)
+    assert auto.chosen_model_ in ("linear", "mlp") and set(auto.model_choice_["candidates"]) == {"linear", "mlp"}
+    off = MultiTaskClassifier(**TINY, select="off").fit(X, Y)
+    assert off.chosen_model_ == "mlp" and off.model_choice_ is None
+    for params, match in (({"select": "yes"}, "select"), ({"monitor": "acc"}, "monitor"),
+                          ({"patience_steps": -1}, "patience_steps")):
+        with pytest.raises(ValueError, match=match):
+            MultiTaskClassifier(**params).fit(X, Y)

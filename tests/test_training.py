@@ -17,7 +17,7 @@ from multitask.tables import label_table_from_arrays
 def feature_config(tmp_path: Path, data: Path, **train: object) -> object:
     return build_config({
         "root": str(tmp_path), "data": {"path": str(data), "tasks": ["a", "b", "c"]},
-        "model": {"trunk": "mlp", "trunk_options": {"hidden": [16]}},
+        "model": {"trunk": "mlp", "trunk_options": {"hidden": [16]}, "select": "off"},  # the MLP's training itself
         "train": {"epochs": 3, "batch_size": 32, "progress": False, **train},
     })
 
@@ -34,8 +34,8 @@ def test_same_seed_same_result(tmp_path: Path, tiny_features: Path) -> None:
 
 def test_run_directory_contents(tmp_path: Path, tiny_features: Path) -> None:
     run = train_run(feature_config(tmp_path, tiny_features, epochs=8, lr=0.01, patience=None), quiet=True)
-    for name in ("config.yaml", "tasks.json", "model.safetensors", "metrics.json", "report.md",
-                 "logs/metrics.csv", "plots/learning_curves.png"):
+    for name in ("config.yaml", "tasks.json", "model.safetensors", "metrics.json", "report.md", "report.html",
+                 "logs/metrics.csv", "plots/learning_loss.png"):
         assert (run.path / name).exists(), name
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert [t["task"] for t in metrics["test"]["tasks"]] == ["a", "b", "c"]
@@ -54,9 +54,10 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     y = (rng.random((200, 2)) < 0.5).astype(float)  # pure noise: validation stops improving quickly
     split = np.array(["train"] * 120 + ["val"] * 40 + ["test"] * 40)
     table = label_table_from_arrays(x, y, split=split, tasks=["p", "q"])
-    config = build_config({"root": str(tmp_path), "model": {"trunk": "mlp", "trunk_options": {"hidden": [64]}},
-                           "train": {"epochs": 40, "patience": 2, "monitor": "val_loss", "lr": 0.01,
-                                     "progress": False}})
+    config = build_config({"root": str(tmp_path), "model": {"trunk": "mlp", "trunk_options": {"hidden": [64]},
+                                                            "select": "off"},
+                           "train": {"epochs": 40, "patience": 2, "patience_steps": 0, "monitor": "val_loss",
+                                     "lr": 0.01, "progress": False}})
     run = train_run(config, table, quiet=True, report=False)
     assert run.metrics["epochs"] < 40
     history = run.metrics["history"]

@@ -25,7 +25,8 @@ def tables(seed: int = 0):
 
 
 def config(tmp_path: Path, **values: object):
-    return build_config({"root": str(tmp_path), "model": {"trunk": "mlp", "trunk_options": {"hidden": [16]}},
+    return build_config({"root": str(tmp_path), "model": {"trunk": "mlp", "trunk_options": {"hidden": [16]},
+                                                        "select": "off"},  # an MLP source: a trunk to transfer
                          "train": {"epochs": 2, "progress": False, **values}})
 
 

@@ -37,6 +37,19 @@ CLUSTER_VARIABLES = ("SLURM_NTASKS", "SLURM_JOB_ID", "WORLD_SIZE", "MASTER_ADDR"
 AUTOMATIC = ("weights", "in_features")  # trunk options set by multitask itself
 
 
+def check_logger(name: str) -> None:
+    """Refuse a `train.logger` whose library is not installed, naming the install command.
+
+    >>> check_logger("tensorboard"), check_logger("csv")
+    (None, None)
+    """
+    import importlib.util
+
+    if name == "mlflow" and importlib.util.find_spec("mlflow") is None:
+        raise ConfigError("train.logger mlflow (--logger mlflow) needs MLflow, which is not installed: "
+                          "pip install mlflow (or pip install 'multitask[mlflow]')")
+
+
 def check_options(config: RunConfig, table_kind: str, *, root: bool = True,
                   environ: Mapping[str, str] | None = None) -> None:
     """Raise ConfigError for the first option that cannot work with this data ('images' | 'features') here;
@@ -54,6 +67,12 @@ def check_options(config: RunConfig, table_kind: str, *, root: bool = True,
                    skip=("trunk", "n_tasks", "config"))
     check_keywords(weighting, train.weighting_options, "train.weighting_options", f"weighting {train.weighting!r}",
                    skip=("n_tasks",))
+    if config.loss.unknown != "ignore" or config.loss.unknown_options:
+        from multitask.unknown import UNKNOWNS
+
+        strategy = _lookup(UNKNOWNS, config.loss.unknown, "loss.unknown", "multitask unknowns")
+        check_keywords(strategy, config.loss.unknown_options, "loss.unknown_options",
+                       f"strategy {config.loss.unknown!r}", skip=("n_tasks",))
     takes_images = trunk_takes_images(model.trunk)
     if takes_images and table_kind == "features":
         raise ConfigError(f"model.trunk {model.trunk!r} takes images, but the data is a feature table; "
@@ -64,6 +83,7 @@ def check_options(config: RunConfig, table_kind: str, *, root: bool = True,
     if takes_images:
         check_image_size(model.trunk, model.trunk_options, config.data.image_size)
     check_devices(train.accelerator, train.devices, train.num_nodes, environ=environ)
+    check_logger(train.logger)
     if root:
         check_writable(config.root, "root")
 

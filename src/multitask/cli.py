@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from multitask.config import ConfigError, RunConfig, apply_overrides, build_config, load_config, valid_keys
 from multitask.errors import UserError
@@ -27,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 import_app = typer.Typer(no_args_is_help=True, help="Convert other label formats into a label table.")
 app.add_typer(import_app, name="import")
 console = Console(highlight=False)
+err_console = Console(highlight=False, stderr=True)  # progress and messages when stdout is csv / json
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 # ---------------------------------------------------------------------------------------------- config
@@ -50,6 +50,10 @@ SHORTCUTS: dict[str, str] = {
     "weighting": "train.weighting",
     "image-size": "data.image_size",
     "tasks": "data.tasks",
+    "logger": "train.logger",
+    "hide": "data.hide",
+    "unknown": "loss.unknown",
+    "shards": "data.shards",
 }
 ALL_SHORTCUTS = tuple(SHORTCUTS)
 TRANSFER_SHORTCUTS = tuple(s for s in SHORTCUTS if s not in ("trunk", "weights", "weighting", "image-size"))
@@ -120,77 +124,86 @@ ResumeOpt = Annotated[Path | None, typer.Option("--resume", help="Continue an un
 # ---------------------------------------------------------------------------------------------- tables
 
 
-def _f(value: Any, digits: int = 3) -> str:
-    from multitask.report import fmt
-
-    return fmt(value, digits)
-
-
-def metrics_rich_table(split_metrics: dict[str, Any], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("task", "known", "positives", "AP", "ROC-AUC", "F1", "accuracy", "threshold"):
-        table.add_column(column, justify="left" if column == "task" else "right")
-    for m in split_metrics["tasks"]:
-        table.add_row(m["task"], str(m["n_known"]), str(m["n_positive"]), _f(m["average_precision"]),
-                      _f(m["roc_auc"]), _f(m["f1"]), _f(m["accuracy"]), _f(m["threshold"]))
-    macro = split_metrics["macro"]
-    table.add_row("[bold]macro mean[/bold]", "", "", _f(macro["average_precision"]), _f(macro["roc_auc"]),
-                  _f(macro["f1"]), _f(macro["accuracy"]), "")
-    return table
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
 
 
-def print_comparison(comparison: Any) -> None:
-    seeds = f", mean ± std over {comparison.n_seeds} seeds" if comparison.n_seeds > 1 else ""
-    for key, short in (("average_precision", "AP"), ("roc_auc", "ROC-AUC"), ("f1", "F1")):
-        table = Table(title=f"Test {short} per task (known labels only{seeds})")
-        header = comparison.task_header(short, with_ci=key == "average_precision")
-        for column in header:
-            table.add_column(column, justify="left" if column == "task" else "right")
-        for row in comparison.task_rows(key):
-            cells = []
-            for column, text in zip(header, row, strict=True):
-                if column.startswith("Δ") and "n.s." not in text and text.strip().startswith(("+", "-")):
-                    colour = "green" if text.strip().startswith("+") else "red"
-                    text = f"[{colour}]{escape(text)}[/{colour}]"
-                else:
-                    text = escape(text)
-                cells.append(text)
-            table.add_row(*cells)
-        console.print(table)
-    console.print("Δ: difference from the first approach; for AP with a 95 % bootstrap interval over test examples"
-                  + (" and seeds" if comparison.n_seeds > 1 else "") + "; n.s. = the interval contains 0.")
-    cost = Table(title="Cost")
-    for column in ("approach", "parameters", "training time (s)", "inference ms / example (all tasks)"):
-        cost.add_column(column, justify="left" if column == "approach" else "right")
-    for name, params, seconds, ms in comparison.cost_rows():
-        cost.add_row(name, f"{params:,}", f"{seconds:.1f}", f"{ms:.3f}")
-    console.print(cost)
+FormatOpt = Annotated[OutputFormat, typer.Option(
+    "--format", help="How results are printed: table (laid out for the width: a pipe or a log counts as 80 "
+    "columns unless COLUMNS says otherwise), csv, json or markdown.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads (torch.set_num_threads; "
+                                                "1 is fastest on a busy machine).")]
+
+
+def output(fmt: OutputFormat = OutputFormat.table) -> Any:
+    """The printer of a command's results (:class:`multitask.console.Output`)."""
+    from multitask.console import Output
+
+    return Output(fmt.value)
+
+
+def use_threads(threads: int | None) -> None:
+    """--threads: the torch CPU threads of this process (every command that trains)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def print_comparison(comparison: Any, fmt: OutputFormat = OutputFormat.table) -> None:
+    """The comparison's per-task tables (AP with intervals, ROC-AUC, F1) and its cost table."""
+    from multitask.result_tables import comparison_tables
+
+    out = output(fmt)
+    out.tables(comparison_tables(comparison))
+    out.message(f"Comparison saved in {comparison.path} (report: {comparison.path / 'report.md'})")
+    out.close()
 
 
 # ------------------------------------------------------------------------------------------------ commands
 
 
 @app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(ALL_SHORTCUTS))
-def train(ctx: typer.Context, config: ConfigOpt = None, resume: ResumeOpt = None) -> None:
+def train(ctx: typer.Context, config: ConfigOpt = None, resume: ResumeOpt = None,
+          fmt: FormatOpt = OutputFormat.table, threads: ThreadsOpt = None) -> None:
     """Train one shared network on a label table; write runs/<name>/ with metrics and a report."""
     from multitask.pipeline import resume_run, train_run
 
+    use_threads(threads)
     if resume is not None:  # the run's own config.yaml; options would contradict it
         if ctx.args or config is not None:
             raise ConfigError("--resume continues a run with its own config.yaml: give no other options")
         run = resume_run(resume)
-        _print_run(run.metrics, run.path)
+        _print_run(run.metrics, run.path, fmt)
         return
     cfg = assemble_config(config, ctx.args)
     run = train_run(cfg)
-    _print_run(run.metrics, run.path)
+    _print_run(run.metrics, run.path, fmt)
 
 
-def _print_run(metrics: dict[str, Any], path: Path) -> None:
-    for split in ("val", "test"):
-        if split in metrics:
-            console.print(metrics_rich_table(metrics[split], f"{split} metrics (thresholds chosen on val)"))
-    console.print(f"Run saved in [bold]{path}[/bold] (report: {path / 'report.md'})")
+def _print_run(metrics: dict[str, Any], path: Path, fmt: OutputFormat = OutputFormat.table) -> None:
+    """A finished run's metrics and folder, printed by rank 0 alone (every process of a DDP run gets here)."""
+    from multitask.distributed import is_global_zero
+    from multitask.result_tables import run_tables
+
+    if not is_global_zero():
+        return
+    if metrics.get("kind") == "detection":
+        from multitask.detection import cli as detection
+
+        detection.print_run(metrics, path, console)
+        return
+    out = output(fmt)
+    out.tables(run_tables(metrics))
+    if metrics.get("model_choice"):  # mlp trunk: linear vs MLP on the validation split (multitask.model_choice)
+        from multitask.model_choice import describe
+
+        out.message(describe(metrics["model_choice"]))
+    out.message(f"Run saved in {path} (report: {path / 'report.md'})")
+    out.close()
 
 
 @app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(ALL_SHORTCUTS))
@@ -202,13 +215,21 @@ def compare(ctx: typer.Context, config: ConfigOpt = None,
                                                        "(tasks in no group train alone).")] = None,
             pretrained: Annotated[str | None, typer.Option(help="Trunk weights for the *_pretrained "
                                                            "approaches (file or torchvision name).")] = None,
-            resume: ResumeOpt = None) -> None:
+            resume: ResumeOpt = None, fmt: FormatOpt = OutputFormat.table, threads: ThreadsOpt = None,
+            n_boot: Annotated[int, typer.Option("--n-boot", min=1, help="Box tables: bootstrap resamples of the test "
+                                                "images for the AP intervals.")] = 200) -> None:
     """Train one shared network and T separate networks (or groups, pretrained…); print per-task metrics,
     differences with confidence intervals, and cost."""
     from multitask.compare import compare as run_compare
 
+    use_threads(threads)
     cfg = assemble_config(config, ctx.args)
     names = [a.strip() for a in approaches.split(",") if a.strip()]
+    from multitask.detection import cli as detection
+
+    if detection.is_detection_comparison(cfg, resume):  # a box table: shared vs one detector per class
+        detection.compare(cfg, names, resume, console, n_boot=n_boot)
+        return
     group_list = [[t.strip() for t in g.split(",") if t.strip()] for g in groups.split(";")] if groups else None
     if group_list and "groups" not in names:
         names.append("groups")
@@ -216,8 +237,7 @@ def compare(ctx: typer.Context, config: ConfigOpt = None,
         pretrained = _absolute(pretrained)
     comparison = run_compare(cfg, approaches=names, seeds=seeds, groups=group_list, pretrained=pretrained,
                              resume=resume)
-    print_comparison(comparison)
-    console.print(f"Comparison saved in [bold]{comparison.path}[/bold] (report: {comparison.path}/report.md)")
+    print_comparison(comparison, fmt)
 
 
 @app.command(context_settings=EXTRA_ARGS, epilog=shortcut_help(TRANSFER_SHORTCUTS))
@@ -228,12 +248,13 @@ def transfer(ctx: typer.Context,
              unfreeze_after: Annotated[int | None, typer.Option(help="With --freeze-trunk: fine-tune all "
                                                                 "after N epochs.")] = None,
              trunk_lr_scale: Annotated[float | None, typer.Option(help="Trunk learning rate = lr × this.")] = None,
-             ) -> None:
+             fmt: FormatOpt = OutputFormat.table, threads: ThreadsOpt = None) -> None:
     """Transfer learning: a new run for new tasks, its trunk started from a trained run (new heads)."""
     from multitask.pipeline import train_run
     from multitask.runs import check_finished
 
     expand_shortcuts(ctx.args, TRANSFER_SHORTCUTS)  # a flag transfer does not take, before anything is read
+    use_threads(threads)
     check_finished(source)
     source_config = load_config(source / "config.yaml")
     model = source_config.model.model_dump(mode="json")
@@ -245,7 +266,7 @@ def transfer(ctx: typer.Context,
     if cfg.data.image_size != source_config.data.image_size and "data.image_size" not in " ".join(ctx.args):
         cfg = apply_overrides(cfg, {"data.image_size": source_config.data.image_size})
     run = train_run(cfg)
-    _print_run(run.metrics, run.path)
+    _print_run(run.metrics, run.path, fmt)
 
 
 @app.command("advise", context_settings=EXTRA_ARGS, epilog=shortcut_help(ADVISE_SHORTCUTS))
@@ -253,18 +274,29 @@ def advise_cmd(
     ctx: typer.Context, config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write advice.json, report.md and plots/ here.")] = None,
     probe_steps: Annotated[int, typer.Option(help="Probe training steps (0: from the labels only).")] = 200,
-    probe_seconds: Annotated[float, typer.Option(help="Time limit of the probe (s).")] = 45.0,
+    probe_seconds: Annotated[float | None, typer.Option(
+        help="Optional time limit of the probe (s); off by default: a clock makes the advice depend on the "
+        "machine's load.")] = None,
     probe_rows: Annotated[int, typer.Option(help="Training rows used by the probe.")] = 2000,
     probe_image_size: Annotated[int, typer.Option(help="Image size of the probe (px).")] = 32,
+    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence",
+                                           help="Decide by a short comparison of the approaches on held-out "
+                                           "training rows (--no-evidence: by the rules alone).")] = True,
+    evidence_epochs: Annotated[float | None, typer.Option(
+        help="Epochs each candidate network trains for the evidence (default: train.epochs / 2).")] = None,
+    evidence_tasks: Annotated[int, typer.Option(help="Tasks given their own network in the evidence.")] = 6,
     capacity: Annotated[bool, typer.Option("--capacity/--no-capacity",
-                                           help="Compare the shared network with each task's own.")] = True,
-    capacity_seconds: Annotated[float, typer.Option(help="Time limit of the capacity check (s).")] = 30.0,
+                                           help="Also run the training-fit capacity check (an explanation).")]
+    = False,
+    capacity_seconds: Annotated[float | None, typer.Option(help="Optional time limit of the capacity check (s).")]
+    = None,
     tag: Annotated[bool | None, typer.Option("--tag/--no-tag", help="Lookahead task affinity (default: T ≤ 20).")]
     = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (1 is fastest on a busy machine).")] = None,
+    threads: ThreadsOpt = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Finish an interrupted `advise --out DIR`: "
                                                 "reuse its saved probe and capacity checks, compute the rest.")]
     = None,
+    fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Should these tasks share one network? Measures the three conditions on your data and recommends."""
     from multitask.advise import advise
@@ -272,7 +304,7 @@ def advise_cmd(
 
     options = {"probe_steps": probe_steps, "probe_seconds": probe_seconds, "probe_rows": probe_rows,
                "probe_image_size": probe_image_size, "capacity_check": capacity, "capacity_seconds": capacity_seconds,
-               "tag": tag}
+               "tag": tag, "evidence": evidence, "evidence_epochs": evidence_epochs, "evidence_tasks": evidence_tasks}
     if resume is not None:  # options not given take the saved values; given ones must match them
         if out is not None and out.resolve() != resume.resolve():
             raise ConfigError(f"--resume {resume} writes the advice there: give no other --out")
@@ -287,12 +319,17 @@ def advise_cmd(
                                                                                     ADVISE_SHORTCUTS)
     else:
         cfg = assemble_config(config, ctx.args, ADVISE_SHORTCUTS)
+    from multitask.result_tables import advice_tables
+
+    printer, progress = output(fmt), console if fmt == OutputFormat.table else err_console
     result = advise(cfg, **options, threads=threads, out_dir=out, resume=resume is not None,
-                    log=lambda m: console.print(f"[dim]{escape(m)}[/dim]"))
-    for table in result.rich_tables():
-        console.print(table)
+                    log=lambda m: progress.print(f"[dim]{escape(m)}[/dim]"))
+    printer.tables(advice_tables(result))
+    printer.message("Confirm it by training in full (the same data and recipe):")
+    printer.command(result.compare_command())
     if out:
-        console.print(f"Advice saved in [bold]{out}[/bold] (report: {out / 'report.md'})")
+        printer.message(f"Advice saved in {out} (report: {out / 'report.md'})")
+    printer.close()
 
 
 @app.command()
@@ -303,24 +340,48 @@ def evaluate(run: Annotated[Path, typer.Argument(help="Run directory.")],
              out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
              missing_images: Annotated[MissingImages, typer.Option(
                  "--data.missing_images", help="skip: leave out rows whose image is missing or unreadable.")]
-             = MissingImages.error) -> None:
-    """Metrics of a trained run on a labelled table (known labels only, the run's thresholds)."""
+             = MissingImages.error, fmt: FormatOpt = OutputFormat.table) -> None:
+    """Metrics of a trained run on a labelled table (known labels only, the run's thresholds); a detection run's
+    AP per class on a box table."""
+    from multitask.detection.run import is_detection_run
     from multitask.evaluation import evaluate as evaluate_run
+
+    if is_detection_run(run):
+        from multitask.detection import cli as detection
+
+        detection.evaluate(run, data, images, split, out, console)
+        return
+    from multitask.result_tables import metrics_table
     from multitask.runs import write_json
 
     result = evaluate_run(run, data, images=images, split=split, missing_images=missing_images.value)
-    console.print(metrics_rich_table(result, f"{data.name}: {split} rows ({result['n_examples']})"))
+    printer = output(fmt)
+    printer.table(metrics_table(result, f"{data.name}: {split} rows ({result['n_examples']})", split))
     if out:
         write_json(out, result)
+        printer.message(f"Metrics written to {out}")
+    printer.close()
 
 
 @app.command()
 def predict(run: Annotated[Path, typer.Argument(help="Run directory.")],
             inputs: Annotated[list[Path], typer.Argument(help="Image files, image folders, or one table.")],
-            out: Annotated[Path, typer.Option(help="Output CSV.")] = Path("predictions.csv"),
-            images: ImagesOpt = None) -> None:
-    """Per-task probability and decision for new inputs, written as CSV."""
+            out: Annotated[Path, typer.Option(help="Output CSV (a detection run: its boxes as CSV / Parquet, or "
+                                              "COCO JSON for a .json file).")] = Path("predictions.csv"),
+            images: ImagesOpt = None,
+            draw: Annotated[Path | None, typer.Option(help="A detection run: also save each image with its boxes "
+                                                      "drawn into this folder.")] = None,
+            min_score: Annotated[float, typer.Option(help="A detection run: keep detections with at least this "
+                                                     "score.")] = 0.3) -> None:
+    """Per-task probability and decision for new inputs, written as CSV; a detection run's boxes."""
+    from multitask.detection.run import is_detection_run
     from multitask.predict import predict_inputs
+
+    if is_detection_run(run):
+        from multitask.detection import cli as detection
+
+        detection.predict(run, inputs, out, draw, min_score, console)
+        return
 
     frame = predict_inputs(run, inputs, image_root=images)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -329,7 +390,24 @@ def predict(run: Annotated[Path, typer.Argument(help="Run directory.")],
 
 
 @app.command()
-def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+def shard(table: Annotated[Path, typer.Argument(help="Label table with an image column.")],
+          out: Annotated[Path, typer.Option(help="Folder to write the shards (shard-*.parquet, shards.json) in.")],
+          images: ImagesOpt = None,
+          input_column: Annotated[str, typer.Option(help="The image path column.")] = "image",
+          rows_per_shard: Annotated[int, typer.Option(min=1, help="Images per shard file.")] = 4096) -> None:
+    """Write a table's images as Parquet shards, to train from them with --shards (images that do not fit in
+    memory, or too many small files)."""
+    from multitask.data.shards import write_shards
+    from multitask.tables import read_label_table
+
+    labels = read_label_table(table, input_column=input_column, image_root=images)
+    paths = write_shards(labels, out, shard_rows=rows_per_shard)
+    console.print(f"{len(labels)} images written to {len(paths)} shard(s) in [bold]{escape(str(out))}[/bold]; "
+                  f"train with --shards {escape(str(out))}")
+
+
+@app.command()
+def info(run: Annotated[Path, typer.Argument(help="Run directory.")], fmt: FormatOpt = OutputFormat.table) -> None:
     """What a run is: data, tasks, model, thresholds and metrics (or, unfinished, how to resume it)."""
     from multitask.runs import describe_status, last_checkpoint, load_run, read_status, resume_hint
 
@@ -342,42 +420,46 @@ def info(run: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
         console.print(f"checkpoint: {escape(str(checkpoint)) if checkpoint else 'none (no epoch finished)'}; "
                       + escape(resume_hint(run)))
         return
-    trained = load_run(run)
-    m, cfg = trained.metrics, trained.config
-    console.print(f"[bold]{trained.path}[/bold]")
-    console.print(f"data: {cfg.data.path}  ({trained.input_kind}; {len(trained.tasks)} tasks)")
-    console.print(f"model: trunk {cfg.model.trunk}, sharing {cfg.model.sharing}, "
-                  f"{m.get('parameters', 0):,} parameters; weighting {cfg.train.weighting}")
-    console.print(f"training: {m.get('epochs')} epochs, best epoch {m.get('best_epoch')}, "
-                  f"{_f(m.get('train_seconds'), 1)} s on {m.get('machine')}")
-    if "test" in m:
-        console.print(metrics_rich_table(m["test"], "test metrics"))
-    else:
-        console.print("tasks: " + ", ".join(trained.tasks))
+    from multitask.detection.run import is_detection_run
+    from multitask.result_tables import info_tables
+
+    if is_detection_run(run):
+        from multitask.detection import cli as detection
+
+        detection.info(run, console)
+        return
+    printer = output(fmt)
+    printer.tables(info_tables(load_run(run)))
+    printer.close()
 
 
 @app.command("runs")
-def runs_cmd(root: Annotated[Path, typer.Option(help="Folder of run directories.")] = Path("runs")) -> None:
-    """List the runs under --root: status, name, data, epochs done / planned, test mAP."""
+def runs_cmd(root: Annotated[Path, typer.Option(help="Folder of run directories.")] = Path("runs"),
+             fmt: FormatOpt = OutputFormat.table) -> None:
+    """List the runs under --root: name, status, data, epochs done / planned, test mAP."""
+    from multitask.result_tables import runs_table
     from multitask.runs import list_runs
 
-    table = Table(title=f"runs in {root}")
-    for column in ("status", "name", "data", "epochs", "test mAP"):
-        table.add_column(column, justify="right" if column in ("epochs", "test mAP") else "left")
-    for summary in list_runs(root):
-        table.add_row(escape(summary.status), escape(summary.name), escape(summary.data), summary.epochs,
-                      _f(summary.test_map))
-    console.print(table)
+    printer = output(fmt)
+    printer.table(runs_table(list_runs(root), root))
+    printer.close()
 
 
 @app.command()
 def export(run: Annotated[Path, typer.Argument(help="Run directory.")],
            out: Annotated[Path, typer.Option(help="Output .onnx file.")] = Path("model.onnx")) -> None:
     """Export a run's network to ONNX (input normalisation included; task names and thresholds as metadata)."""
+    from multitask.detection.run import is_detection_run
     from multitask.export import export_onnx
 
+    if is_detection_run(run):
+        from multitask.detection import cli as detection
+
+        detection.export(run, out, console)
+        return
     path = export_onnx(run, out)
-    console.print(f"ONNX model written to [bold]{path}[/bold]: input 'input', output 'logits' (one per task)")
+    console.print(f"ONNX model written to [bold]{path}[/bold]: input 'input', output 'logits' (one per task); how to "
+                  "feed it is in its metadata (README: The ONNX model)")
 
 
 @app.command()
@@ -387,12 +469,12 @@ def generate(out: Annotated[Path, typer.Argument(help="Output folder.")],
              extra_tasks: Annotated[int, typer.Option(help="Attribute tasks beyond the 4 base tasks.")] = 0,
              unknown_fraction: Annotated[float, typer.Option(help="Hide this fraction of train/val labels.")] = 0.0,
              seed: Annotated[int, typer.Option()] = 0) -> None:
-    """Generate the built-in road-scene data set: images + labels.csv."""
+    """Generate the built-in road-scene data set: images + labels.csv + boxes.csv (the objects' boxes)."""
     from multitask.data.generators import generate_road_scenes
 
     path = generate_road_scenes(out, n_images=n_images, image_size=image_size, extra_tasks=extra_tasks,
                                 unknown_fraction=unknown_fraction, seed=seed, progress=sys.stdout.isatty())
-    console.print(f"Wrote {n_images} images and [bold]{path}[/bold]")
+    console.print(f"Wrote {n_images} images, [bold]{path}[/bold] and boxes.csv beside it")
 
 
 @app.command()
@@ -401,33 +483,45 @@ def demo(out: Annotated[Path, typer.Option(help="Folder for the data and the run
          image_size: Annotated[int, typer.Option("--image-size")] = 64,
          epochs: Annotated[int, typer.Option(help="Epochs for every network.")] = 10,
          hide: Annotated[float, typer.Option(help="Fraction of train/val labels hidden.")] = 0.3,
-         seed: Annotated[int, typer.Option()] = 0) -> None:
+         seed: Annotated[int, typer.Option()] = 0, fmt: FormatOpt = OutputFormat.table,
+         threads: ThreadsOpt = None) -> None:
     """Generate road scenes, hide 30 % of the labels, train the shared and 4 separate networks, compare."""
     from multitask.demo import run_demo
 
+    use_threads(threads)
     comparison = run_demo(out, n_images=n_images, image_size=image_size, epochs=epochs, hide=hide, seed=seed,
-                          console=console)
-    print_comparison(comparison)
-    console.print(f"Report: [bold]{comparison.path / 'report.md'}[/bold]")
+                          console=console if fmt == OutputFormat.table else err_console)
+    print_comparison(comparison, fmt)
 
 
 @app.command()
-def trunks() -> None:
+def trunks(fmt: FormatOpt = OutputFormat.table) -> None:
     """List the trunk names."""
-    from multitask.models.trunks import IMAGE_TRUNKS, TRUNKS
+    from multitask.result_tables import trunks_table
 
-    for name in TRUNKS.names():
-        console.print(f"{name}\t{'images' if name in IMAGE_TRUNKS else 'feature vectors'}")
+    printer = output(fmt)
+    printer.table(trunks_table())
+    printer.close()
 
 
 @app.command()
-def methods() -> None:
+def methods(fmt: FormatOpt = OutputFormat.table) -> None:
     """List the task weighting / gradient methods."""
-    from multitask.weighting import WEIGHTINGS
+    from multitask.result_tables import methods_table
 
-    for name in WEIGHTINGS.names():
-        factory = WEIGHTINGS.get(name)
-        console.print(f"{name}\t{(factory.__doc__ or '').strip().splitlines()[0]}")
+    printer = output(fmt)
+    printer.table(methods_table())
+    printer.close()
+
+
+@app.command()
+def unknowns() -> None:
+    """List the unknown-label strategies (`--loss.unknown NAME`)."""
+    from multitask.unknown import UNKNOWNS
+
+    for name in UNKNOWNS.names():
+        factory = UNKNOWNS.get(name)
+        console.print(f"{name}\t{(factory.__doc__ or '').strip().splitlines()[0]}", soft_wrap=True)
 
 
 @app.command("config")
@@ -451,28 +545,44 @@ def show_config(config: ConfigOpt = None,
 def import_voc_cmd(annotations: Annotated[Path, typer.Argument(help="Folder of Pascal VOC XML files.")],
                    out: Annotated[Path, typer.Option(help="Output label table (.csv or .parquet).")],
                    classes: Annotated[str | None, typer.Option(help="Comma-separated classes.")] = None,
-                   difficult: Annotated[str, typer.Option(help="positive | unknown | ignore.")] = "positive"
+                   difficult: Annotated[str, typer.Option(help="positive | unknown | ignore.")] = "positive",
+                   boxes: Annotated[Path | None, typer.Option(help="Also write the boxes: a box table "
+                                                              "(.csv, .parquet or COCO .json).")] = None,
+                   splits: Annotated[Path | None, typer.Option(help="Label table whose split column gives the "
+                                                               "box table's split.")] = None,
                    ) -> None:
-    """Pascal VOC annotations → presence of each class per image."""
-    from multitask.importers import import_voc, write_label_table
+    """Pascal VOC annotations → presence of each class per image (and, with --boxes, the boxes)."""
+    from multitask.importers import import_voc, import_voc_boxes, write_label_table
 
-    frame = import_voc(annotations, classes=classes.split(",") if classes else None, difficult=difficult)
-    write_label_table(frame, out, inputs=sorted(Path(annotations).glob("*.xml")))
+    names = classes.split(",") if classes else None
+    frame = import_voc(annotations, classes=names, difficult=difficult)
+    inputs = sorted(Path(annotations).glob("*.xml"))
+    table = _boxes_to_write(boxes, inputs, lambda: import_voc_boxes(annotations, names, splits=splits))
+    write_label_table(frame, out, inputs=inputs)
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} classes → [bold]{out}[/bold]")
+    _write_boxes(table, boxes, inputs)
 
 
 @import_app.command("coco")
 def import_coco_cmd(instances: Annotated[Path, typer.Argument(help="COCO instances JSON.")],
                     out: Annotated[Path, typer.Option(help="Output label table (.csv or .parquet).")],
                     classes: Annotated[str | None, typer.Option(help="Comma-separated category names.")] = None,
-                    unannotated: Annotated[str, typer.Option(help="negative | drop | unknown.")] = "negative"
+                    unannotated: Annotated[str, typer.Option(help="negative | drop | unknown.")] = "negative",
+                    boxes: Annotated[Path | None, typer.Option(help="Also write the boxes: a box table "
+                                                               "(.csv, .parquet or COCO .json).")] = None,
+                    splits: Annotated[Path | None, typer.Option(help="Label table whose split column gives the "
+                                                                "box table's split.")] = None,
                     ) -> None:
-    """COCO instances → presence of each category per image."""
-    from multitask.importers import import_coco, write_label_table
+    """COCO instances → presence of each category per image (and, with --boxes, the boxes)."""
+    from multitask.importers import import_coco, import_coco_boxes, write_label_table
 
-    frame = import_coco(instances, classes=classes.split(",") if classes else None, unannotated=unannotated)
+    names = classes.split(",") if classes else None
+    frame = import_coco(instances, classes=names, unannotated=unannotated)
+    table = _boxes_to_write(boxes, [instances],
+                            lambda: import_coco_boxes(instances, names, unannotated, check_files=False, splits=splits))
     write_label_table(frame, out, inputs=[instances])
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} categories → [bold]{out}[/bold]")
+    _write_boxes(table, boxes, [instances])
 
 
 @import_app.command("openimages")
@@ -481,27 +591,75 @@ def import_openimages_cmd(
     out: Annotated[Path, typer.Option(help="Output label table (.csv or .parquet).")],
     descriptions: Annotated[Path | None, typer.Option(help="Class descriptions CSV (MID → name).")] = None,
     classes: Annotated[str | None, typer.Option(help="Comma-separated classes (names or MIDs).")] = None,
+    bbox: Annotated[Path | None, typer.Option(help="Open Images boxes CSV (*-annotations-bbox.csv); with "
+                                              "--boxes.")] = None,
+    boxes: Annotated[Path | None, typer.Option(help="Output box table (.csv, .parquet or COCO .json).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Folder of the images (their sizes turn the normalised "
+                                                "boxes into pixels); default: the boxes CSV's folder.")] = None,
+    splits: Annotated[Path | None, typer.Option(help="Label table whose split column gives the box table's "
+                                                "split.")] = None,
 ) -> None:
-    """Open Images verified labels → 1 / 0, and ? where a class was not verified for an image."""
-    from multitask.importers import import_openimages, write_label_table
+    """Open Images verified labels → 1 / 0, and ? where a class was not verified for an image (and, with --bbox
+    and --boxes, the boxes: known where boxed or verified absent, unknown elsewhere)."""
+    from multitask.importers import import_openimages, import_openimages_boxes, write_label_table
 
-    frame = import_openimages(labels, descriptions, classes=classes.split(",") if classes else None)
-    write_label_table(frame, out, inputs=[labels, *([descriptions] if descriptions else [])])
+    if (bbox is None) != (boxes is None):
+        raise ConfigError("--bbox (the Open Images boxes CSV) and --boxes (the output box table) go together")
+    names = classes.split(",") if classes else None
+    frame = import_openimages(labels, descriptions, classes=names)
+    inputs = [labels, *([descriptions] if descriptions else []), *([bbox] if bbox else [])]
+    table = _boxes_to_write(boxes, inputs, lambda: import_openimages_boxes(
+        bbox, labels, descriptions, names, image_root=images, splits=splits))
+    write_label_table(frame, out, inputs=inputs)
     console.print(f"{len(frame)} images × {frame.shape[1] - 1} classes → [bold]{out}[/bold]")
+    _write_boxes(table, boxes, inputs)
 
 
 @import_app.command("merge")
 def import_merge_cmd(tables: Annotated[list[Path], typer.Argument(help="Label tables to merge.")],
                      out: Annotated[Path, typer.Option(help="Output label table (.csv or .parquet).")],
                      on: Annotated[str, typer.Option(help="Input column shared by the tables.")] = "image",
-                     conflicts: Annotated[str, typer.Option(help="error | unknown | first.")] = "error") -> None:
+                     conflicts: Annotated[str, typer.Option(help="error | unknown | first.")] = "error",
+                     boxes: Annotated[bool, typer.Option("--boxes", help="The tables are box tables: a class a "
+                                                         "source never annotated is unknown for its images.")
+                                      ] = False) -> None:
     """Merge label tables that label different tasks: unknown where a source did not label a task."""
     from multitask.importers import merge_label_tables, write_label_table
 
+    if boxes:
+        from multitask.detection.boxes import read_box_table
+        from multitask.importers import merge_box_tables
+
+        merged_boxes, summary = merge_box_tables([(path.stem, read_box_table(path, check_files=False))
+                                                  for path in tables], conflicts=conflicts)
+        console.print(summary.to_markdown(), markup=False)
+        _write_boxes(merged_boxes.with_image_root(out.parent), out, tables)
+        return
     merged, summary = merge_label_tables([(path.stem, path) for path in tables], on=on, conflicts=conflicts)
     write_label_table(merged, out, inputs=tables)
     console.print(summary.to_markdown(), markup=False)
     console.print(f"{len(merged)} rows × {merged.shape[1] - 1} tasks → [bold]{out}[/bold]")
+
+
+def _boxes_to_write(path: Path | None, inputs: list[Path], build: Any) -> Any:
+    """The box table an import writes to `path` (None without --boxes), built and checked before any output."""
+    if path is None:
+        return None
+    from multitask.importers import refuse_overwrite
+
+    refuse_overwrite(path, inputs, "--boxes")
+    return build()
+
+
+def _write_boxes(table: Any, path: Path | None, inputs: list[Path]) -> None:
+    if table is None or path is None:
+        return
+    from multitask.detection.boxes import write_box_table
+
+    write_box_table(table, path, inputs=inputs)
+    known = table.known.mean() if table.known.size else 1.0
+    console.print(f"{len(table)} images × {table.n_classes} classes, {table.n_boxes} boxes, {known:.0%} of "
+                  f"(image, class) known → [bold]{path}[/bold]")
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -55,6 +55,23 @@ class DataConfig(_Strict):
     hide_fraction: float = Field(
         0.0, ge=0, lt=1, description="Hide this fraction of known train/val labels (seeded), for experiments."
     )
+    hide: str | None = Field(
+        None, description="Hidden-label protocol on the train/val labels (seeded by train.seed; the hidden truth is "
+        "saved as hidden_labels.npz in the run): 'rps:P' (each known label hidden with probability P), 'fpc:K' "
+        "(K known labels per task and split), 'single_positive' (one known positive per example), 'rows:P'."
+    )
+
+    @field_validator("hide")
+    @classmethod
+    def _known_protocol(cls, value: str | None) -> str | None:
+        if value is not None:
+            from multitask.hiding import parse_protocol
+
+            try:
+                parse_protocol(value)
+            except ConfigError as error:
+                raise ValueError(str(error).removeprefix("data.hide: ")) from None
+        return value
     image_size: int = Field(96, ge=8, description="Images are resized (squashed) to this square size.")
     augment: bool = Field(True, description="Random crops, colour jitter (and flips, see hflip) in training.")
     hflip: bool = Field(True, description="Random horizontal flips when augmenting.")
@@ -62,6 +79,14 @@ class DataConfig(_Strict):
         None, description="Keep decoded, resized images in memory (default: when they fit in 2 GiB)."
     )
     num_workers: int | None = Field(None, ge=0, description="DataLoader workers (default: 0 if cached).")
+    shards: Path | None = Field(
+        None, description="Folder of image shards written by `multitask shard`: images are streamed from it "
+        "(decoded in the DataLoader workers) instead of read from files or cached."
+    )
+    kind: Literal["classification", "detection"] = Field(
+        "classification", description="'classification': a label table (one yes/no column per task); "
+        "'detection': a box table (image, class, x1, y1, x2, y2; see the README's Detection section)."
+    )
 
 
 class ModelConfig(_Strict):
@@ -82,6 +107,12 @@ class ModelConfig(_Strict):
     tower_depth: int = Field(0, ge=0, description="Hidden layers in each task's own tower (0 = linear head).")
     tower_width: int = Field(64, ge=1, description="Width of the per-task tower layers.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the task heads.")
+    select: Literal["auto", "off"] = Field(
+        "auto", description="With the mlp trunk: 'auto' also fits a linear model (no hidden layer: logistic "
+        "regression, L-BFGS) and keeps the MLP only when its validation mAP is better beyond the noise of the "
+        "validation rows (multitask.model_choice; with hidden: [] it fits that linear model alone); 'off': the "
+        "configured network, trained by the loop."
+    )
 
 
 class LossConfig(_Strict):
@@ -96,6 +127,25 @@ class LossConfig(_Strict):
     pos_weight: Literal["none", "balanced"] | dict[str, float] = Field(
         "none", description="Weight of positive labels: 'balanced' = negatives/positives per task."
     )
+    unknown: str = Field(
+        "ignore", description="Unknown-label strategy (`multitask unknowns`): 'ignore' leaves unknown labels out "
+        "of the loss; others read them as negatives, reweight, select, correct or complete them."
+    )
+    unknown_options: dict[str, Any] = Field(default_factory=dict, description="Options of the strategy.")
+
+    @field_validator("unknown")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value == "ignore":  # the default: no need to import the strategies (and torch) to check it
+            return value
+        from multitask.unknown import UNKNOWNS
+
+        if value not in UNKNOWNS:
+            close = difflib.get_close_matches(value, UNKNOWNS.names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown strategy {value!r}.{hint} Known (`multitask unknowns`): "
+                             f"{', '.join(UNKNOWNS.names())}")
+        return value
 
 
 class TrainConfig(_Strict):
@@ -108,7 +158,15 @@ class TrainConfig(_Strict):
     scheduler: Literal["cosine", "none"] = Field("cosine", description="Learning-rate schedule per step.")
     warmup_epochs: float = Field(0.0, ge=0, description="Linear warm-up length, in epochs.")
     patience: int | None = Field(5, ge=1, description="Early stopping patience in epochs (null: off).")
-    monitor: Literal["val_map", "val_loss"] = Field("val_map", description="Metric for early stop / best.")
+    patience_steps: int = Field(
+        200, ge=0, description="Patience is also at least this many optimiser steps, and no early stop comes "
+        "before them (small data: an epoch is a few steps)."
+    )
+    monitor: Literal["auto", "val_map", "val_loss"] = Field(
+        "auto", description="Metric for early stop / best epoch. 'auto': val mAP, where epochs within "
+        "train.map_tolerance of the best mAP so far are ties broken by the lower val loss (later epoch on equal)."
+    )
+    map_tolerance: float = Field(0.01, ge=0, description="With monitor auto: val mAP differences counted as ties.")
     seed: int = Field(0, description="Seed of everything: initialisation, shuffling, augmentation, splits.")
     accelerator: str = Field("auto", description="cpu | gpu | auto ... (Lightning).")
     devices: int | str = Field("auto", union_mode="left_to_right",
@@ -127,7 +185,30 @@ class TrainConfig(_Strict):
     trunk_lr_scale: float = Field(1.0, gt=0, description="Trunk learning rate = lr x this.")
     max_minutes: float | None = Field(None, gt=0, description="Stop training after this wall time.")
     progress: bool = Field(True, description="Show a progress bar.")
+    logger: Literal["tensorboard", "mlflow", "csv"] = Field(
+        "tensorboard", description="Training logs besides logs/metrics.csv: TensorBoard (logs/tensorboard/), MLflow "
+        "(Lightning's MLFlowLogger; needs `pip install mlflow`; at MLFLOW_TRACKING_URI, else MLflow's default) or "
+        "none (csv).")
     deterministic: bool = Field(True, description="Ask torch for deterministic algorithms (warn only).")
+
+
+class DetectionConfig(_Strict):
+    """The detector of `data.kind: detection`: torchvision's FCOS on a feature pyramid over the trunk."""
+
+    levels: int = Field(3, ge=1, le=5, description="Pyramid levels taken from the trunk (its deepest strides).")
+    p6p7: bool = Field(False, description="Two extra coarser levels (FCOS's P6, P7) for very large objects.")
+    fpn_channels: int = Field(64, ge=32, description="Channels of the FPN and the FCOS head (a multiple of 32).")
+    head_convs: int = Field(2, ge=0, description="Convolutions in each FCOS head tower (torchvision: 4).")
+    trainable_layers: int | None = Field(
+        None, ge=0, description="Train only the last N layers of the trunk's body (null: all; 0: frozen trunk).")
+    unknown: Literal["mask", "background"] = Field(
+        "mask", description="'mask': an unknown (image, class) gives no loss; 'background': taken as verified "
+        "absent (the baseline that ignores missing annotations).")
+    center_sampling_radius: float = Field(1.5, gt=0, description="FCOS centre sampling radius (in strides).")
+    score_threshold: float = Field(0.05, ge=0, lt=1, description="Detections below this score are dropped.")
+    nms_threshold: float = Field(0.6, gt=0, le=1, description="IoU of non-maximum suppression (per class).")
+    detections_per_image: int = Field(100, ge=1, description="Detections kept per image after NMS.")
+    topk_candidates: int = Field(1000, ge=1, description="Candidates per level before NMS.")
 
 
 class RunConfig(_Strict):
@@ -139,6 +220,7 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
 
     @field_validator("name")
     @classmethod
@@ -157,6 +239,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "model": ModelConfig,
     "loss": LossConfig,
     "train": TrainConfig,
+    "detection": DetectionConfig,
 }
 
 

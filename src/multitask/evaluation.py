@@ -56,4 +56,5 @@ def evaluate(run: str | Path | Run, data: str | Path | LabelTable, *, images: st
         if not len(table):
             where = "the table" if isinstance(data, LabelTable) else str(data)
             raise ConfigError(f"no rows in split {split!r} of {where}")
-    return evaluate_table(run.network, table, run.config.data, run.thresholds, batch_size)
+    data_config = run.config.data.model_copy(update={"shards": None})  # the table's image files, not training's shards
+    return evaluate_table(run.network, table, data_config, run.thresholds, batch_size)

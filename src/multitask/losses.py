@@ -6,6 +6,10 @@ the same, so a task with more labels pulls harder, exactly as in the objective a
 ``normalization="known"`` divides each task's sum by its own number of known labels in the batch instead, so
 every task weighs the same whatever its fraction of unknown labels.
 
+This is the ``ignore`` strategy for unknown labels; the others (:mod:`multitask.unknown`) build their per-cell
+losses from the terms below (:func:`positive_term`, :func:`negative_term`) and reduce them with
+:func:`reduce_cells`, so ``normalization`` and ``pos_weight`` mean the same for every strategy.
+
 >>> import torch
 >>> logits = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
 >>> targets = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
@@ -41,13 +45,34 @@ def per_task_losses(
     # Unknown targets may hold anything; zero them so they cannot leak NaN/inf through the masked product.
     safe_targets = torch.where(known, targets.to(logits.dtype), torch.zeros_like(logits))
     elementwise = F.binary_cross_entropy_with_logits(logits, safe_targets, pos_weight=pos_weight, reduction="none")
-    summed = (elementwise * mask).sum(dim=0)
-    counts = mask.sum(dim=0)
+    return reduce_cells(elementwise * mask, mask.sum(dim=0), normalization)
+
+
+def reduce_cells(cells: Tensor, counts: Tensor, normalization: Normalization = "batch") -> tuple[Tensor, Tensor]:
+    """Per-task losses (T,) from per-cell losses (m, T) that are already 0 outside the loss, and the number of
+    cells of each task that entered it: the sum over the batch divided by m ('batch') or by the count
+    ('known'). Returns ``(losses, counts)``.
+
+    >>> reduce_cells(torch.tensor([[1.0, 0.0], [3.0, 2.0]]), torch.tensor([2.0, 1.0]), "known")
+    (tensor([2., 2.]), tensor([2., 1.]))
+    """
+    summed = cells.sum(dim=0)
     if normalization == "batch":
-        return summed / max(logits.shape[0], 1), counts
+        return summed / max(cells.shape[0], 1), counts
     if normalization == "known":
         return summed / counts.clamp(min=1), counts
     raise ValueError(f"normalization must be 'batch' or 'known', got {normalization!r}")
+
+
+def positive_term(logits: Tensor, pos_weight: Tensor | None = None) -> Tensor:
+    """-w·log σ(z), elementwise and stable for large |z| (w: the task's positive weight, 1 without one)."""
+    term = -F.logsigmoid(logits)
+    return term if pos_weight is None else term * pos_weight
+
+
+def negative_term(logits: Tensor) -> Tensor:
+    """-log(1 - σ(z)) = -log σ(-z), elementwise and stable for large |z|."""
+    return -F.logsigmoid(-logits)
 
 
 def masked_logistic_loss(
@@ -68,7 +93,12 @@ def masked_logistic_loss(
 
 def balanced_pos_weight(targets: Tensor, known: Tensor) -> Tensor:
     """Negatives / positives among each task's known labels (1 where a task has no positive or negative)."""
-    positives = ((targets > 0.5) & known).sum(dim=0).to(torch.float32)
-    negatives = ((targets <= 0.5) & known).sum(dim=0).to(torch.float32)
+    positives = ((targets > 0.5) & known).sum(dim=0)
+    return pos_weight_from_counts(positives, known.sum(dim=0))
+
+
+def pos_weight_from_counts(positives: Tensor, known: Tensor) -> Tensor:
+    """:func:`balanced_pos_weight` from each task's counts of positive and of known labels (T,)."""
+    positives, negatives = positives.to(torch.float32), (known - positives).to(torch.float32)
     weight = negatives / positives.clamp(min=1)
     return torch.where((positives > 0) & (negatives > 0), weight, torch.ones_like(weight))

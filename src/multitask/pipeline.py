@@ -31,6 +31,7 @@ from multitask.errors import ConfigError, RunDirError, UserError
 from multitask.files import atomic_write_text, atomic_write_with
 from multitask.inference import predict_proba, time_inference
 from multitask.metrics import choose_thresholds, macro_average, task_metrics
+from multitask.model_choice import fit_choosing
 from multitask.models.network import MultiTaskNetwork, build_network, count_parameters
 from multitask.runs import (
     Run,
@@ -45,8 +46,9 @@ from multitask.runs import (
     write_json,
     write_status,
 )
-from multitask.tables import LabelTable, check_trainable, read_data
-from multitask.training import TrainingInterrupted, fit, loss_tensors
+from multitask.tables import LabelTable, read_data
+from multitask.training import TrainingInterrupted, loss_tensors
+from multitask.unknown.base import check_trainable_for
 from multitask.weighting import build_weighting
 
 log = logging.getLogger(__name__)
@@ -103,13 +105,21 @@ class Prepared:
     config: RunConfig
     table: LabelTable
     network: MultiTaskNetwork
+    hidden: Any = None
+    """The labels `data.hide` hid (a :class:`multitask.hiding.Hidden`), when the table was read here."""
 
 
 def prepare_run(config: RunConfig, table: LabelTable | None = None) -> Prepared:
     """Read the data, check it, the loss and weighting options, build the network and load starting weights."""
+    hidden = None
     if table is None:
-        table = read_data(config.data, seed=config.train.seed)
-    check_trainable(table)
+        table = read_data(config.data.model_copy(update={"hide": None}), seed=config.train.seed)
+        if config.data.hide:  # the protocol applied here, so that the hidden truth is kept (hidden_labels.npz)
+            from multitask.hiding import hide_labels
+
+            hidden = hide_labels(table, config.data.hide, seed=config.train.seed)
+            table = hidden.table
+    check_trainable_for(table, config.loss.unknown)
     check_options(config, table.kind)
     loss_tensors(config.loss, table)  # task names in loss options
     try:
@@ -121,7 +131,7 @@ def prepare_run(config: RunConfig, table: LabelTable | None = None) -> Prepared:
     network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean, feature_std=std)
     if config.model.init_from is not None:
         load_shared_weights(network, config.model.init_from)
-    return Prepared(config, table, network)
+    return Prepared(config, table, network, hidden)
 
 
 def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Path | None = None,
@@ -129,8 +139,14 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
     """Read the data (unless given), train, choose thresholds on val, evaluate, save the run directory.
 
     Everything is checked before the run directory is reserved (see :func:`prepare_run`); `run_dir`, when
-    given, is used as it is (created if needed).
+    given, is used as it is (created if needed). A box table (``data.kind: detection``) trains a detector
+    (:func:`multitask.detection.run.train_detection_run`).
     """
+    if config.data.kind == "detection":
+        from multitask.detection.run import train_detection_run
+
+        return train_detection_run(config, table, run_dir=run_dir, label=label, quiet=quiet,  # type: ignore
+                                   report=report)
     prepared = prepare_run(config, table)
     stem = Path(config.data.path).stem if config.data.path else "run"
     if run_dir is None:
@@ -147,6 +163,8 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
                      resumed=[])
         if prepared.table.skipped:
             atomic_write_text(run_dir / "skipped_inputs.txt", "\n".join(prepared.table.skipped) + "\n")
+        if prepared.hidden is not None:
+            prepared.hidden.save(run_dir / "hidden_labels.npz")
     return _train_in(run_dir, prepared, label=label, quiet=quiet, report=report, resume_from=None)
 
 
@@ -170,6 +188,10 @@ def resume_run(path: str | Path, table: LabelTable | None = None, *, label: str 
         config = load_config(path / "config.yaml")
     except UserError as error:
         raise RunDirError(f"{path / 'config.yaml'}: cannot resume: {error}") from None
+    if config.data.kind == "detection":
+        from multitask.detection.run import resume_detection_run
+
+        return resume_detection_run(path, config, table, label=label, quiet=quiet, report=report)  # type: ignore
     prepared = prepare_run(config, table)
     checkpoint = last_checkpoint(path)
     if checkpoint is None:  # killed before the first epoch ended: start over, keeping nothing stale
@@ -212,8 +234,12 @@ def _train_in(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, rep
 def _fit_and_save(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, report: bool,
                   resume_from: Path | None) -> Run:
     config, table = prepared.config, prepared.table
-    result = fit(config, table, prepared.network, run_dir, label=label, quiet=quiet, resume_from=resume_from,
-                 on_epoch=lambda done: write_status(run_dir, "running", epochs_done=done))
+    # mlp trunk: a linear candidate too, the better on val kept (multitask.model_choice); config then describes it
+    result, config, choice = fit_choosing(config, table, prepared.network, run_dir, label=label, quiet=quiet,
+                                          resume_from=resume_from,
+                                          on_epoch=lambda done: write_status(run_dir, "running", epochs_done=done))
+    if choice is not None and config is not prepared.config and is_global_zero():
+        atomic_write_text(run_dir / "config.yaml", config.to_yaml())  # the kept network, rebuilt from it
     if not result.global_zero:  # another process of a distributed run: rank 0 evaluates and writes
         return Run(run_dir, config, table.tasks, np.full(table.n_tasks, 0.5), result.network, table.kind,
                    table.feature_names)
@@ -234,12 +260,18 @@ def _fit_and_save(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool,
         "parameters": count_parameters(result.network),
         "inference_seconds_per_example": time_inference(result.network, example),
         "n_train": len(train),
-        "train_known": train.known.sum(axis=0).tolist(),
+        "train_known": train.task_counts()[0].tolist(),
         "train_positive": train.positives().tolist(),
         "skipped_inputs": len(table.skipped),
         "machine": machine_description(),
         "history": result.history,
     }
+    if choice is not None:
+        metrics["model_choice"] = choice
+    if result.completion is not None:  # self-training: how many labels it completed, and how well
+        hidden = prepared.hidden
+        metrics["completion"] = (result.completion.accuracy(hidden.hidden, hidden.values) if hidden is not None
+                                 else {"completed": int(result.completion.completed.sum())})
     run = save_run(run_dir, config, result.network, table.tasks, thresholds, table.kind, table.feature_names,
                    metrics)
     if report:

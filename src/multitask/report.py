@@ -1,4 +1,9 @@
-"""Markdown reports with plots: one per run, one per comparison."""
+"""Reports of runs and comparisons: ``report.md`` with ``plots/`` and a self-contained ``report.html``.
+
+What a report contains is in :mod:`multitask.reporting`; this module holds the small helpers every report
+and the scripts share (number formatting, Markdown tables, figures on their own Agg canvas, never
+``matplotlib.use`` or pyplot, so a notebook's backend is untouched) and the two entry points.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multitask.files import atomic_write_bytes
-from multitask.runs import Run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from multitask.runs import Run
 
 METRIC_KEYS = ("average_precision", "roc_auc", "f1", "accuracy")
 SHORT = {"average_precision": "AP", "roc_auc": "AUC", "f1": "F1", "accuracy": "acc"}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
+    """A number for a table: `digits` decimals for floats, NaN and None as –.
+
+    >>> fmt(0.91234), fmt(float("nan")), fmt(12)
+    ('0.912', '–', '12')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, float):
@@ -63,103 +74,27 @@ def save_figure(figure: Figure, path: Path, dpi: int = 100) -> Path:
     return path
 
 
-def plot_learning_curves(history: list[dict[str, float]], path: Path) -> Path | None:
-    if not history:
-        return None
-    epochs = [h["epoch"] + 1 for h in history]
-    fig = new_figure(figsize=(9, 3.2))
-    left, right = fig.subplots(1, 2)
-    for key in ("train_loss", "val_loss"):
-        values = [h.get(key, math.nan) for h in history]
-        left.plot(epochs, values, marker="o", label=key)
-    left.set_xlabel("epoch")
-    left.set_ylabel("loss (J)")
-    left.legend()
-    right.plot(epochs, [h.get("val_map", math.nan) for h in history], marker="o", color="tab:green")
-    right.set_xlabel("epoch")
-    right.set_ylabel("validation mean AP")
-    fig.tight_layout()
-    return save_figure(fig, path)
+def plot_learning_curves(history: list[dict[str, float]], path: Path, title: str = "learning curves") -> Path | None:
+    """Loss and validation mean AP per epoch (:func:`multitask.reporting.plots.learning_curves`) as a PNG file."""
+    from multitask.reporting.plots import learning_curves
 
-
-def plot_task_bars(series: dict[str, list[float]], tasks: Sequence[str], path: Path, ylabel: str) -> Path:
-    """Grouped bars: one group per task, one bar per series (e.g. shared vs separate)."""
-    fig = new_figure(figsize=(max(4.0, 0.9 * len(tasks) * max(len(series), 1) * 0.6 + 2), 3.4))
-    ax = fig.subplots()
-    width = 0.8 / max(len(series), 1)
-    for k, (name, values) in enumerate(series.items()):
-        ax.bar([i + k * width for i in range(len(tasks))], [0 if v is None else v for v in values], width,
-               label=name)
-    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(tasks))])
-    ax.set_xticklabels(tasks, rotation=30 if len(tasks) > 4 else 0, ha="right" if len(tasks) > 4 else "center")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel(ylabel)
-    if len(series) > 1:
-        ax.legend(loc="lower right")
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def task_rows(split_metrics: dict[str, Any]) -> list[list[Any]]:
-    rows = [[m["task"], m["n_known"], m["n_positive"]] + [m[k] for k in METRIC_KEYS] + [m["threshold"]]
-            for m in split_metrics["tasks"]]
-    macro = split_metrics["macro"]
-    rows.append(["**macro mean**", "", ""] + [macro[k] for k in METRIC_KEYS] + [""])
-    return rows
+    figure = learning_curves(history, title, ("loss", "val_map"))
+    return None if figure is None else save_figure(figure, path)
 
 
 def write_run_report(run: Run) -> Path:
-    """runs/<name>/report.md with learning curves and per-task test metrics."""
-    m, cfg = run.metrics, run.config
-    plots = run.path / "plots"
-    lines = [f"# Run `{run.path.name}`", ""]
-    lines += [
-        f"- data: `{cfg.data.path}` ({m.get('n_train', '?')} training examples, {len(run.tasks)} tasks)",
-        f"- model: trunk `{cfg.model.trunk}`" + (f" from `{cfg.model.weights}`" if cfg.model.weights else "")
-        + f", sharing `{cfg.model.sharing}`, {m.get('parameters', 0):,} parameters",
-        f"- training: {m.get('epochs', '?')} epochs (best: {m.get('best_epoch', '?')}), "
-        f"{fmt(m.get('train_seconds'), 1)} s, weighting `{cfg.train.weighting}`, on {m.get('machine', '?')}",
-        f"- inference: {fmt(1000 * m.get('inference_seconds_per_example', math.nan), 3)} ms per example",
-        "",
-    ]
-    header = ["task", "known", "positives", "AP", "ROC-AUC", "F1", "accuracy", "threshold"]
-    for split in ("test", "val"):
-        if split in m:
-            lines += [f"## {split.capitalize()} metrics (known labels only; thresholds chosen on val)", "",
-                      markdown_table(header, task_rows(m[split])), ""]
-    curves = plot_learning_curves(m.get("history", []), plots / "learning_curves.png")
-    if curves:
-        lines += ["## Learning curves", "", "![learning curves](plots/learning_curves.png)", ""]
-    split = "test" if "test" in m else "val" if "val" in m else None
-    if split:
-        values = {"AP": [t["average_precision"] for t in m[split]["tasks"]]}
-        plot_task_bars(values, list(run.tasks), plots / "task_ap.png", f"{split} average precision")
-        lines += ["## Per-task average precision", "", "![per-task AP](plots/task_ap.png)", ""]
-    lines += ["Rerun: `multitask train --config config.yaml`", ""]
-    path = run.path / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    """runs/<name>/report.md (plots in plots/) and report.html; returns the HTML file."""
+    from multitask.reporting.document import write_report
+    from multitask.reporting.run import run_document
+
+    return write_report(run_document(run), run.path)
 
 
 def write_comparison_report(comparison: Any, out: Path) -> Path:
-    """out/report.md: per-task metrics of every approach, differences, cost, and a bar chart."""
-    names = comparison.approaches
-    seeds = f" Mean ± std over {comparison.n_seeds} seeds." if comparison.n_seeds > 1 else ""
-    lines = [f"# Comparison: {', '.join(names)}", "",
-             f"Test metrics on known labels; thresholds chosen on the validation split of each run.{seeds}",
-             "Δ is the difference from the first approach; for AP with a 95 % bootstrap interval over test examples"
-             + (" and seeds" if comparison.n_seeds > 1 else "") + " (n.s.: the interval contains 0).", ""]
-    if comparison.groups:
-        lines += ["Groups: " + "; ".join("{" + ", ".join(g) + "}" for g in comparison.groups), ""]
-    for key, short in (("average_precision", "AP"), ("roc_auc", "AUC"), ("f1", "F1")):
-        lines += [f"## {short} per task", "",
-                  markdown_table(comparison.task_header(short, with_ci=key == "average_precision"),
-                                 comparison.task_rows(key)), ""]
-    lines += ["## Cost", "", markdown_table(["approach", "parameters", "training time (s)",
-                                             "inference (ms / example, all tasks)"], comparison.cost_rows()), ""]
-    series = {n: [comparison.mean(n, t) for t in comparison.tasks] for n in names}
-    plot_task_bars(series, list(comparison.tasks), out / "plots" / "compare_ap.png", "test average precision")
-    lines += ["## Average precision per task", "", "![AP per approach](plots/compare_ap.png)", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    """out/report.md (plots in plots/) and out/report.html, with out/config.yaml's settings; returns the HTML."""
+    from multitask.config import load_config
+    from multitask.reporting.comparison import comparison_document
+    from multitask.reporting.document import write_report
+
+    config = load_config(out / "config.yaml") if (out / "config.yaml").is_file() else None
+    return write_report(comparison_document(comparison, config), out)

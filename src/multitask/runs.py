@@ -9,7 +9,7 @@
       metrics.json       validation and test metrics per task, macro means, timings, sizes
       logs/metrics.csv   per-epoch training log (Lightning CSVLogger)
       checkpoints/       best.ckpt (best validation epoch) and last.ckpt (last finished epoch, for resuming)
-      report.md          the report, with plots/ beside it
+      report.html        the report, one self-contained page (report.md with plots/ beside it)
 
 The folder is reserved with one ``os.mkdir`` (which fails when it exists), so two runs never share one; a name
 that is taken gets ``-2``, ``-3`` … Every file is written atomically (:mod:`multitask.files`).
@@ -489,6 +489,8 @@ def summarize_run(path: Path) -> RunSummary:
             metrics = read_json(metrics_path)
             done = metrics.get("epochs", done)
             test_map = metrics.get("test", {}).get("macro", {}).get("average_precision")
+            if metrics.get("kind") == "detection":  # a detector: its test mAP@0.5
+                test_map = metrics.get("test", {}).get("map50")
         except (RunDirError, AttributeError):
             pass
     return RunSummary(path.name, state, data, f"{'?' if done is None else done}/{planned}", test_map, path)

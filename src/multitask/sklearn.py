@@ -34,8 +34,17 @@ tasks of the accuracy on the *known* labels of each task (NaN cells are ignored;
 in the given Y is left out of the mean).
 
 Cross-validation with unknown labels: scikit-learn's ``check_cv`` calls ``type_of_target(Y)``, which rejects
-NaN, so ``GridSearchCV(..., cv=3)`` fails on a Y with NaN before it reaches this estimator. Pass a splitter,
-e.g. ``cv=KFold(3, shuffle=True, random_state=0)``.
+NaN, so ``GridSearchCV(..., cv=3)`` fails on a Y with NaN before it reaches this estimator, and scikit-learn's
+ranking metrics reject NaN too. Pass the splitter and a scorer of :mod:`multitask.model_selection`:
+``GridSearchCV(MultiTaskClassifier(), grid, cv=KnownLabelKFold(3),
+scoring=KNOWN_LABEL_SCORERS["label_ranking_average_precision"])`` (folds stratified on the known positives;
+scores on known labels only). The default ``score`` (accuracy on known labels) needs no scorer.
+
+Defaults for feature vectors: ``select="auto"`` fits a linear model besides the MLP and keeps the MLP only when
+it is better on the validation part beyond its noise (:mod:`multitask.model_choice`); the kept epoch follows
+validation mAP with near-ties broken by validation loss, and early stopping waits at least ``patience_steps``
+optimiser steps (:mod:`multitask.best_epoch`). Measured against per-label logistic regression in
+docs/benchmarks.md (section feature-defaults).
 
 Checks that do not apply
 ------------------------
@@ -107,6 +116,13 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     ----------
     hidden : sequence of int, default=(256, 256)
         Widths of the shared MLP trunk's layers (``()``: the task heads act on the standardised features).
+    select : {"auto", "off"}, default="auto"
+        "auto": also fit a linear model (logistic regression on the standardised features, C = 1, L-BFGS) and
+        keep the MLP only when it is better on the validation part beyond the noise of its rows
+        (:mod:`multitask.model_choice`; ``chosen_model_`` and ``model_choice_`` say which and why); a kept
+        linear model is then refitted on all the rows (training and validation part, as ``GridSearchCV``
+        refits), so ``threshold="auto"`` chooses its thresholds on rows it has seen. With ``hidden=()``, that
+        linear model alone. "off": the network of ``hidden``, trained by the loop.
     dropout : float, default=0.1
         Dropout after each trunk layer.
     epochs : int, default=100
@@ -122,11 +138,21 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         Weight of positive labels in the loss ("balanced": negatives / positives per task).
     weighting : str, default="equal"
         Task weighting / gradient method of the project (``multitask methods``).
+    unknown : str, default="ignore"
+        Unknown-label strategy (``multitask unknowns``): "ignore" leaves NaN labels out of the loss; others
+        (``negative``, ``partial_bce``, ``asl``, ``hill``, ``splc``, ``selective``, ``ll_r``, ``ll_ct``,
+        ``epr``, ``self_training``) read, reweight, select, correct or complete them, each at its defaults.
     validation_fraction : float in [0, 1), default=0.1
         Seeded fraction of the rows held out for early stopping, best-checkpoint selection and
         ``threshold="auto"``; 0 trains on everything without early stopping.
     patience : int or None, default=10
         Early-stopping patience in epochs (None: no early stopping).
+    patience_steps : int, default=200
+        The patience is also at least this many optimiser steps, and training runs at least that many before
+        an early stop (with a few hundred rows an epoch is a handful of steps).
+    monitor : {"auto", "val_map", "val_loss"}, default="auto"
+        What early stopping and the kept epoch follow; "auto": validation mAP, near-ties (within 0.01) broken by
+        the lower validation loss (:mod:`multitask.best_epoch`).
     threshold : float in (0, 1) or "auto", default=0.5
         Decision threshold on the positive-class probability; "auto" chooses one per task maximising F1 on the
         validation part's known labels (0.5 for a task without both classes there, or without validation part).
@@ -149,9 +175,14 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Only when X is a DataFrame with string column names.
     n_epochs_ : int
-        Epochs trained (fewer than ``epochs`` after early stopping).
+        Epochs trained (fewer than ``epochs`` after early stopping); for a kept linear model, the number of
+        values of C on its regularisation path (:mod:`multitask.linear_fit`).
     best_epoch_ : int or None
-        The (1-based) epoch whose weights were kept.
+        The (1-based) epoch whose weights were kept (linear model: the position of the kept C).
+    chosen_model_ : str
+        "linear" or "mlp": the network kept (the MLP when no choice was made).
+    model_choice_ : dict or None
+        The evidence of the choice: each candidate's validation mAP and loss at its kept epoch, epochs and time.
     history_ : list of dict
         Per-epoch training metrics (train_loss, val_loss, val_map).
     """
@@ -169,10 +200,14 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         weighting: str = "equal",
         validation_fraction: float = 0.1,
         patience: int | None = 10,
+        select: str = "auto",
+        patience_steps: int = 200,
+        monitor: str = "auto",
         threshold: float | str = 0.5,
         random_state: int | np.random.RandomState | None = 0,
         accelerator: str = "cpu",
         verbose: bool = False,
+        unknown: str = "ignore",
     ) -> None:
         self.hidden = hidden
         self.dropout = dropout
@@ -185,10 +220,14 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         self.weighting = weighting
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.select = select
+        self.patience_steps = patience_steps
+        self.monitor = monitor
         self.threshold = threshold
         self.random_state = random_state
         self.accelerator = accelerator
         self.verbose = verbose
+        self.unknown = unknown
 
     # -------------------------------------------------------------------------------------------- tags
     def __sklearn_tags__(self):  # noqa: ANN204 - sklearn.utils.Tags, only on scikit-learn >= 1.6
@@ -212,9 +251,10 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         without known labels of both classes (the message names the task).
         """
         from multitask.data.datamodule import feature_statistics
+        from multitask.model_choice import fit_choosing
         from multitask.models.network import build_network
-        from multitask.tables import check_trainable, label_table_from_arrays
-        from multitask.training import fit as train
+        from multitask.tables import label_table_from_arrays
+        from multitask.unknown.base import check_trainable_for
 
         self._check_params()
         names = _task_names(Y)
@@ -233,7 +273,7 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         split = _trainable_split(labels, self.validation_fraction, seed)
         table = label_table_from_arrays(X, labels, tasks=tasks, split=split, source="Y",
                                         feature_names=list(getattr(self, "feature_names_in_", [])) or None)
-        check_trainable(table)
+        check_trainable_for(table, self.unknown)
         config = self._config(seed)
 
         with _restore_global_state(), tempfile.TemporaryDirectory(prefix="multitask-sklearn-") as run_dir:
@@ -243,8 +283,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             mean, std = feature_statistics(table)
             network = build_network(config.model, table.n_tasks, table.n_features, feature_mean=mean,
                                     feature_std=std)
-            result = train(config, table, network, Path(run_dir), label="MultiTaskClassifier ",
-                           quiet=not self.verbose, resumable=False)
+            result, kept, choice = fit_choosing(config, table, network, Path(run_dir), label="MultiTaskClassifier ",
+                                                quiet=not self.verbose, resumable=False, refit_linear=True)
 
         self.network_ = result.network.cpu().eval()
         self.tasks_ = np.asarray(tasks, dtype=object)
@@ -253,6 +293,8 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         self.n_epochs_ = int(result.epochs)
         self.best_epoch_ = result.best_epoch
         self.history_ = list(result.history)
+        self.chosen_model_ = "mlp" if kept.model.trunk_options.get("hidden", [1]) else "linear"
+        self.model_choice_ = choice
         self.thresholds_ = self._choose_thresholds(table)
         return self
 
@@ -289,6 +331,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
             fail("validation_fraction", "a float in [0, 1)")
         if self.patience is not None and not (isinstance(self.patience, numbers.Integral) and self.patience >= 1):
             fail("patience", "an int >= 1 or None")
+        if not (isinstance(self.patience_steps, numbers.Integral) and not isinstance(self.patience_steps, bool)
+                and self.patience_steps >= 0):
+            fail("patience_steps", "an int >= 0")
+        from multitask.unknown import UNKNOWNS
+
+        if not (isinstance(self.unknown, str) and self.unknown in UNKNOWNS):
+            fail("unknown", f"one of {', '.join(UNKNOWNS.names())}")
+        if self.select not in ("auto", "off"):
+            fail("select", "'auto' or 'off'")
+        if self.monitor not in ("auto", "val_map", "val_loss"):
+            fail("monitor", "'auto', 'val_map' or 'val_loss'")
         if not (self.threshold == "auto" or (isinstance(self.threshold, numbers.Real)
                                              and not isinstance(self.threshold, bool) and 0 < self.threshold < 1)):
             fail("threshold", "a float in (0, 1) or 'auto'")
@@ -297,14 +350,17 @@ class MultiTaskClassifier(ClassifierMixin, BaseEstimator):
         hidden = [int(self.hidden)] if isinstance(self.hidden, numbers.Integral) else [int(h) for h in self.hidden]
         return build_config({
             "name": "sklearn",
-            "model": {"trunk": "mlp", "trunk_options": {"hidden": hidden, "dropout": float(self.dropout)}},
-            "loss": {"normalization": self.loss_normalization,
+            "model": {"trunk": "mlp", "trunk_options": {"hidden": hidden, "dropout": float(self.dropout)},
+                      "select": self.select},
+            "loss": {"normalization": self.loss_normalization, "unknown": self.unknown,
                      "pos_weight": dict(self.pos_weight) if isinstance(self.pos_weight, dict) else self.pos_weight},
             "train": {"epochs": int(self.epochs), "batch_size": int(self.batch_size), "lr": float(self.lr),
                       "weight_decay": float(self.weight_decay), "seed": seed,
                       "patience": None if self.patience is None else int(self.patience),
+                      "patience_steps": int(self.patience_steps), "monitor": self.monitor,
                       "accelerator": self.accelerator, "devices": 1, "strategy": "auto",
-                      "weighting": self.weighting, "progress": False},
+                      "weighting": self.weighting, "progress": False,
+                      "logger": "csv"},  # the fit's folder is temporary: no TensorBoard events to write
         }, source=type(self).__name__)
 
     def _choose_thresholds(self, table: Any) -> np.ndarray:

@@ -31,13 +31,15 @@ from torch.utils.data import DataLoader
 from torchmetrics import Metric
 from torchmetrics.classification import BinaryAveragePrecision, MultilabelAveragePrecision
 
+from multitask.best_epoch import BestEpochRule, scaled_patience
 from multitask.config import LossConfig, ModelConfig, RunConfig, TrainConfig
 from multitask.data.datamodule import MultiTaskDataModule
 from multitask.errors import ConfigError, UserError
 from multitask.files import atomic_write_with
-from multitask.losses import balanced_pos_weight, per_task_losses
+from multitask.losses import per_task_losses, pos_weight_from_counts
 from multitask.models.network import MultiTaskNetwork, build_network
 from multitask.tables import LabelTable
+from multitask.unknown import UNKNOWNS, build_unknown
 from multitask.weighting import Weighting, build_weighting
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,11 @@ def loss_tensors(config: LossConfig, table: LabelTable) -> tuple[Tensor, Tensor 
     if unknown:
         raise ConfigError(f"loss.task_weights names unknown task(s): {sorted(unknown)}")
     weights = torch.tensor([config.task_weights.get(t, 1.0) for t in table.tasks], dtype=torch.float32)
-    train = table.split == "train"
     if config.pos_weight == "none":
         pos = None
     elif config.pos_weight == "balanced":
-        pos = balanced_pos_weight(torch.from_numpy(table.targets[train]), torch.from_numpy(table.known[train]))
+        known, positives = table.task_counts("train")  # from the compact labels: no dense (n, T) array
+        pos = pos_weight_from_counts(torch.from_numpy(positives), torch.from_numpy(known))
     else:
         unknown = set(config.pos_weight) - set(table.tasks)
         if unknown:
@@ -98,6 +100,7 @@ class MultiTaskModule(L.LightningModule):
         self.loss_config = loss
         self.train_config = train
         self.weighting = weighting or build_weighting(train.weighting, len(tasks), **train.weighting_options)
+        self.unknown = build_unknown(loss.unknown, len(tasks), **loss.unknown_options)
         self.register_buffer("task_weights", task_weights if task_weights is not None else torch.ones(len(tasks)))
         self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(len(tasks)))
         self.val_ap = validation_ap(len(tasks))
@@ -105,6 +108,7 @@ class MultiTaskModule(L.LightningModule):
         self.register_buffer("_epoch_loss_sum", torch.zeros(len(tasks)), persistent=False)
         self.register_buffer("_epoch_loss_count", torch.zeros(len(tasks)), persistent=False)
         self.trunk_frozen = False
+        self.best_rule = BestEpochRule(train.map_tolerance)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """State outside the module's tensors that affects training: weighting generators (RLW), epoch losses."""
@@ -112,9 +116,15 @@ class MultiTaskModule(L.LightningModule):
             "generators": {name: generator.get_state() for name, generator in _generators(self.weighting)},
             "epoch_loss_sum": self._epoch_loss_sum.detach().cpu().clone(),
             "epoch_loss_count": self._epoch_loss_count.detach().cpu().clone(),
+            "best_rule": self.best_rule.state_dict(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # A checkpoint written before unknown-label strategies existed has no 'unknown.*' state: keep ours.
+        saved = checkpoint.get("state_dict")
+        if isinstance(saved, dict):
+            for key, value in self.unknown.state_dict(prefix="unknown.").items():
+                saved.setdefault(key, value)
         state = checkpoint.get("multitask", {})
         generators = dict(_generators(self.weighting))
         for name, value in state.get("generators", {}).items():
@@ -123,14 +133,17 @@ class MultiTaskModule(L.LightningModule):
         for key in ("epoch_loss_sum", "epoch_loss_count"):
             if key in state:
                 getattr(self, f"_{key}").copy_(state[key])
+        if "best_rule" in state:
+            self.best_rule.load_state_dict(state["best_rule"])
 
     # ------------------------------------------------------------------------------------------- forward
     def forward(self, x: Tensor) -> Tensor:
         return self.network(x)
 
     def task_losses(self, logits: Tensor, targets: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
-        losses, counts = per_task_losses(logits, targets, known, normalization=self.loss_config.normalization,
-                                         pos_weight=self.pos_weight)
+        """Each task's weighted loss (T,) and count (T,) under the unknown-label strategy (`loss.unknown`)."""
+        losses, counts = self.unknown(logits, targets, known, normalization=self.loss_config.normalization,
+                                      pos_weight=self.pos_weight)
         return losses * self.task_weights, counts
 
     def _frozen_now(self) -> bool:
@@ -158,7 +171,7 @@ class MultiTaskModule(L.LightningModule):
         if self.weighting.needs_losses_after_step:
             self._last_batch = (x, targets, known, losses.detach(), present)
         self.log("train_loss", losses.detach().sum(), prog_bar=True, on_step=False, on_epoch=True,
-                 batch_size=x.shape[0])
+                 batch_size=x.shape[0], sync_dist=True)  # the epoch mean over every process's batches
         return objective
 
     def _gradient_step(self, z: Tensor, targets: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -217,6 +230,7 @@ class MultiTaskModule(L.LightningModule):
             del self._last_batch
 
     def on_train_epoch_start(self) -> None:
+        self.unknown.start_epoch(self.current_epoch, self.trainer.max_epochs or 1)  # curricula (LL-R, SPLC)
         self.trunk_frozen = self._frozen_now()
         for parameter in self.network.shared_parameters():
             parameter.requires_grad_(not self.trunk_frozen)
@@ -250,8 +264,13 @@ class MultiTaskModule(L.LightningModule):
         self.val_counts.reset()
         defined = (positives > 0) & (positives < known)
         mean_ap = ap[defined].mean() if bool(defined.any()) else torch.zeros(())
-        self.log("val_loss", loss, prog_bar=True, sync_dist=False)
-        self.log("val_map", torch.nan_to_num(mean_ap, nan=0.0), prog_bar=True, sync_dist=False)
+        # Already the same on every process (torchmetrics summed the states): the mean over processes changes
+        # nothing, and says so to Lightning, which otherwise warns once per process under DDP.
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True)
+        self.log("val_map", torch.nan_to_num(mean_ap, nan=0.0), prog_bar=True, sync_dist=True)
+        if self.train_config.monitor == "auto":  # val_best: the epoch (1-based) when it becomes the kept one, else 0
+            new = self.best_rule.update(self.current_epoch, float(torch.nan_to_num(mean_ap, nan=0.0)), float(loss))
+            self.log("val_best", float(self.current_epoch + 1) if new else 0.0, sync_dist=True)  # same everywhere
 
     # ----------------------------------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
@@ -474,19 +493,31 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     global_zero: bool = True
     """False in the other processes of a distributed run (only rank 0 evaluates and writes)."""
+    completion: object = None
+    """What a label-completing strategy (self-training) completed: a
+    :class:`multitask.unknown.self_training.Completion`, or None."""
 
 
-def _loggers(run_dir: Path) -> list:
+def _loggers(run_dir: Path, which: str = "tensorboard") -> list:
+    """logs/metrics.csv always (the reports read it), and TensorBoard (logs/tensorboard/) or MLflow (Lightning's
+    MLFlowLogger: experiment "multitask", run named after the run directory, at MLflow's tracking URI:
+    MLFLOW_TRACKING_URI, else MLflow's default) as `train.logger` says."""
     from lightning.pytorch.loggers import CSVLogger
 
     loggers: list = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
-    try:
-        import tensorboard  # noqa: F401
+    if which == "tensorboard":
         from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tensorboard"))
-    except ImportError:
-        pass
+    elif which == "mlflow":
+        from multitask.checks import check_logger
+
+        check_logger(which)
+        import mlflow
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        loggers.append(MLFlowLogger(experiment_name="multitask", run_name=run_dir.name,
+                                    tracking_uri=mlflow.get_tracking_uri(), tags={"run_dir": str(run_dir.resolve())}))
     return loggers
 
 
@@ -513,7 +544,8 @@ def lightning_quiet() -> Iterator[None]:
                             ".*treespec.*",  # torch deprecation inside Lightning
                             ".*deterministic.*",  # deterministic='warn': ops without a deterministic version
                             ".*exists and is not empty.*",  # resuming into the run's own folders
-                            ".*positive samples.*"):  # a validation task without positives (AP undefined)
+                            ".*positive samples.*",  # a validation task without positives (AP undefined)
+                            ".*IterableDataset.*__len__.*"):  # image shards: each worker reads its own part
                 warnings.filterwarnings("ignore", message=message)
             yield
     finally:
@@ -546,23 +578,35 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
     the scikit-learn estimator's, in a temporary folder).
     """
     cfg = config.train
+    completion = None
+    if UNKNOWNS.get(config.loss.unknown).completes_labels:  # rounds of fitting on completed labels first
+        from multitask.unknown.self_training import complete_in_rounds
+
+        table, completion = complete_in_rounds(config, table, network, run_dir, options=config.loss.unknown_options,
+                                               quiet=quiet, label=label)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     task_weights, pos_weight = loss_tensors(config.loss, table)
     module = MultiTaskModule(network, table.tasks, config.loss, cfg, task_weights, pos_weight,
                              model=config.model.model_dump(mode="json"), n_features=table.n_features)
+    train_rows = table.split == "train"
+    module.unknown.prepare(torch.from_numpy(table.targets[train_rows]), torch.from_numpy(table.known[train_rows]))
     data = ResumableDataModule(table, config.data, cfg.batch_size, seed=cfg.seed)
     has_val = bool((table.split == "val").any())
     monitor = cfg.monitor if has_val else "train_loss"
-    mode = "max" if monitor == "val_map" else "min"
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+    watched = "val_best" if monitor == "auto" else monitor  # auto: see multitask.best_epoch
+    mode = "max" if monitor in ("val_map", "auto") else "min"
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=watched, mode=mode,
                                  save_top_k=1, enable_version_counter=False)
     last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
                            monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
                            enable_version_counter=False)
     history = History()
     callbacks: list[Callback] = [history, RandomState(), checkpoint] + ([last] if resumable else [])
-    if cfg.patience is not None and has_val:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
+    stopping = cfg.patience is not None and has_val
+    if stopping:
+        steps_per_epoch = math.ceil(int((table.split == "train").sum()) / cfg.batch_size)
+        callbacks.append(EarlyStopping(monitor=watched, mode=mode,
+                                       patience=scaled_patience(cfg.patience, cfg.patience_steps, steps_per_epoch)))
     if on_epoch is not None:
         callbacks.append(EpochHook(on_epoch))
     interactive = cfg.progress and sys.stdout.isatty() and not quiet
@@ -574,6 +618,7 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
     with lightning_quiet():
         trainer = L.Trainer(
             max_epochs=cfg.epochs,
+            min_steps=cfg.patience_steps if stopping else None,
             accelerator=cfg.accelerator,
             devices=cfg.devices,
             strategy=cfg.strategy,
@@ -582,7 +627,7 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
             deterministic="warn" if cfg.deterministic else False,
             max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
             callbacks=callbacks,
-            logger=_loggers(run_dir),
+            logger=_loggers(run_dir, cfg.logger),
             default_root_dir=str(run_dir),
             enable_progress_bar=interactive,
             enable_model_summary=False,
@@ -610,10 +655,15 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
         module.load_state_dict(state)
     best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
     best_epoch = None
-    if best_score is not None:
+    if monitor == "auto":
+        rule = module.best_rule
+        best_epoch = None if rule.best_epoch is None else rule.best_epoch + 1
+        best_score = None if rule.best_epoch is None else rule.best_map
+    elif best_score is not None:
         matches = [h["epoch"] for h in history.epochs if abs(h.get(monitor, math.nan) - best_score) < 1e-9]
         best_epoch = int(matches[0]) + 1 if matches else None
     module.network.cpu().eval()
     return FitResult(network=module.network, weighting=module.weighting, train_seconds=seconds,
                      epochs=trainer.current_epoch, best_epoch=best_epoch, best_score=best_score,
-                     checkpoint=best_path, history=history.epochs, global_zero=trainer.is_global_zero)
+                     checkpoint=best_path, history=history.epochs, global_zero=trainer.is_global_zero,
+                     completion=completion)

@@ -1,8 +1,16 @@
 """The advisor: should one shared network learn these tasks, or groups of them, or separate networks?
 
+The question it answers: for this label table and the stated training recipe, which approach will have the
+higher held-out macro AP, by how much and how surely, and what each costs. The call comes from **evidence**
+(:mod:`multitask.advise.evidence`): the approaches trained briefly at the recipe (budgets in epochs, never
+seconds) and scored on held-out training rows, with a bootstrap interval — "clear" when it excludes 0 (and the
+half-budget difference agrees in sign), otherwise a tie, where the cheaper approach is named.
+
 Multi-task learning pays when (1) the tasks can share low-level features, (2) for any one task the other tasks
 together have much more data than it, and (3) the network is big enough to do well on all of them. The
-advisor measures each condition on the user's label table and turns the numbers into calls a user can check.
+advisor also measures each condition on the user's label table; the rules below turn those numbers into "the
+rules' reading" — an explanation of the evidence, and the source of the candidate groups — and are the call
+only with ``evidence=False``.
 
 >>> import tempfile
 >>> import numpy as np
@@ -28,10 +36,10 @@ What is measured (training split only)
 3. Label correlation: the phi coefficient (Pearson on 0/1) on rows where both tasks are known, with the
    number of co-labelled rows; NaN below MIN_COLABELLED (10) rows.
 4. Relatedness, from a short probe training run of the shared network (configured trunk, hard sharing) on
-   at most `probe_rows` training rows (every task's rows included first), for at most `probe_steps` steps and
-   `probe_seconds` seconds, batch ≤ 32; images are decoded once at min(data.image_size, `probe_image_size`)
-   px, 32 by default: cheap, and enough to see which tasks use the same features
-   (see :mod:`multitask.advise.probe`):
+   at most `probe_rows` training rows (every task's rows included first), for `probe_steps` steps (an optional
+   `probe_seconds` limit, off by default), batch ≤ 32; images are decoded once at
+   min(data.image_size, `probe_image_size`) px, 32 by default: cheap, and enough to see which tasks use the
+   same features (see :mod:`multitask.advise.probe`):
    the cosine of per-task gradients w.r.t. the shared representation on co-labelled rows, averaged over the
    steps after a warm-up; and, for T ≤ TAG_MAX_TASKS (20), the lookahead affinity of Fifty et al. (2021).
    The **relatedness** matrix is the gradient cosine; pairs it never measured (never co-labelled in a batch)
@@ -39,7 +47,8 @@ What is measured (training split only)
    the shared parameters. Without a probe (``probe_steps=0``) relatedness is |phi|, a weak proxy.
    Negated tasks (y_B = 1 − y_A) share their features: the gradient cosine is ≈ +1 for them (the sign is
    absorbed by each task's head) and they count as related. Unmeasured pairs count as unrelated (0).
-5. Capacity (``capacity_check=True``): a quarter of the probe rows (at most CAPACITY_EVAL_ROWS) is held out of
+5. Capacity (``capacity_check=True``; off by default, the evidence measures held-out AP directly): a quarter
+   of the probe rows (at most CAPACITY_EVAL_ROWS) is held out of
    the probe; each task's own network (same trunk, same number of epochs over its known probe rows) is compared
    with the shared network from the probe, by training fit and on the held-out rows. At most
    CAPACITY_MAX_TASKS (6) tasks are checked, those with the most probe labels; within `capacity_seconds`, a
@@ -123,9 +132,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multitask.advise import evidence as _evidence
 from multitask.advise import parts as _parts
 from multitask.advise import probe as _probe
 from multitask.advise import rules as _rules
+from multitask.advise.evidence import EVIDENCE_MAX_TASKS
 from multitask.advise.probe import CAPACITY_EVAL_ROWS, CAPACITY_MAX_TASKS, PROBE_WARMUP_FRACTION, TAG_MAX_TASKS
 from multitask.advise.result import Advice, plot_heatmap
 from multitask.advise.rules import (
@@ -149,6 +160,7 @@ from multitask.advise.stats import DATA_RATIO_LOW, LARGEST_FACTOR, MIN_COLABELLE
 from multitask.checks import check_options
 from multitask.config import RunConfig
 from multitask.errors import ConfigError, LabelError
+from multitask.reporting.advice import advice_settings
 from multitask.tables import LabelTable, read_data
 
 __all__ = [
@@ -157,13 +169,11 @@ __all__ = [
 ]
 
 PROBE_STEPS = 200
-PROBE_SECONDS = 45.0
 PROBE_ROWS = 2000
 PROBE_IMAGE_SIZE = 32
-CAPACITY_SECONDS = 30.0
 HELD_OUT_FRACTION = 0.25
-"""With the capacity check on, this share of the probe rows (at most CAPACITY_EVAL_ROWS) is held out of the probe
-and of the own networks' training, to compare how both generalise."""
+"""With the evidence or the capacity check on, this share of the probe rows (at most CAPACITY_EVAL_ROWS) is held
+out of every network's training, to score the approaches on rows none of them saw."""
 
 
 def thresholds() -> dict[str, float]:
@@ -183,11 +193,14 @@ def advise(
     table: LabelTable | None = None,
     *,
     probe_steps: int = PROBE_STEPS,
-    probe_seconds: float | None = PROBE_SECONDS,
+    probe_seconds: float | None = None,
     probe_rows: int = PROBE_ROWS,
     probe_image_size: int | None = PROBE_IMAGE_SIZE,
-    capacity_check: bool = True,
-    capacity_seconds: float | None = CAPACITY_SECONDS,
+    evidence: bool = True,
+    evidence_epochs: float | None = None,
+    evidence_tasks: int = EVIDENCE_MAX_TASKS,
+    capacity_check: bool = False,
+    capacity_seconds: float | None = None,
     capacity_tasks: int = CAPACITY_MAX_TASKS,
     tag: bool | None = None,
     threads: int | None = None,
@@ -195,13 +208,19 @@ def advise(
     resume: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Advice:
-    """Measure the three conditions of multi-task learning on a label table and recommend an approach.
+    """Which approach will score the higher held-out macro AP on this table at this recipe, and how sure is it?
 
-    `table` defaults to ``read_data(config.data)``. The probe trains the configured trunk for at most
-    `probe_steps` steps / `probe_seconds` seconds on at most `probe_rows` training rows (images at
-    min(data.image_size, probe_image_size) px); ``probe_steps=0`` skips it (relatedness from label correlation,
-    no capacity check). `tag`: compute the lookahead affinity (default: when T ≤ TAG_MAX_TASKS). The capacity
-    check trains own networks for at most `capacity_tasks` tasks within `capacity_seconds`. `threads`: torch CPU
+    `table` defaults to ``read_data(config.data)``. The call comes from the **evidence**
+    (:mod:`multitask.advise.evidence`): shared, grouped and separate networks trained for `evidence_epochs`
+    epochs each (default: half of ``train.epochs``) on the probe rows, scored on held-out training rows, for
+    at most `evidence_tasks` tasks; ``evidence=False`` leaves the call to the rules. The probe trains the
+    configured trunk for `probe_steps` steps on at most `probe_rows` training rows (images at
+    min(data.image_size, probe_image_size) px) to measure relatedness, which explains the call and proposes the
+    groups; ``probe_steps=0`` skips it (relatedness from label correlation). Budgets are steps and epochs, so the
+    same data and seed give the same advice on any machine; `probe_seconds` / `capacity_seconds` add optional
+    wall-clock limits (which make the answer depend on the machine's load). `tag`: compute the lookahead
+    affinity (default: when T ≤ TAG_MAX_TASKS). The capacity check (off by default: the evidence measures the
+    same on held-out rows) trains own networks for at most `capacity_tasks` tasks. `threads`: torch CPU
     threads during the call (restored after; 1 is much faster when other processes compete for the cores).
     With `out_dir`, the advice is also written there (see :meth:`Advice.write`), and each finished part (the
     probe, each task's capacity check) is saved in out_dir/partial as it finishes (:mod:`multitask.advise.parts`);
@@ -213,7 +232,8 @@ def advise(
         torch.set_num_threads(threads)
     try:
         return _advise(config, table, probe_steps=probe_steps, probe_seconds=probe_seconds, probe_rows=probe_rows,
-                       probe_image_size=probe_image_size, capacity_check=capacity_check,
+                       probe_image_size=probe_image_size, evidence=evidence, evidence_epochs=evidence_epochs,
+                       evidence_tasks=evidence_tasks, capacity_check=capacity_check,
                        capacity_seconds=capacity_seconds, capacity_tasks=capacity_tasks, tag=tag, out_dir=out_dir,
                        resume=resume, log=log)
     finally:
@@ -221,7 +241,8 @@ def advise(
 
 
 def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, probe_seconds: float | None,
-            probe_rows: int, probe_image_size: int | None, capacity_check: bool, capacity_seconds: float | None,
+            probe_rows: int, probe_image_size: int | None, evidence: bool, evidence_epochs: float | None,
+            evidence_tasks: int, capacity_check: bool, capacity_seconds: float | None,
             capacity_tasks: int, tag: bool | None, out_dir: Path | str | None, resume: bool,
             log: Callable[[str], None] | None) -> Advice:
     start = time.perf_counter()
@@ -248,24 +269,31 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
     if out_dir is not None:
         options = {"probe_steps": probe_steps, "probe_seconds": probe_seconds, "probe_rows": probe_rows,
                    "probe_image_size": probe_image_size, "capacity_check": capacity_check,
-                   "capacity_seconds": capacity_seconds, "capacity_tasks": capacity_tasks, "tag": tag}
+                   "capacity_seconds": capacity_seconds, "capacity_tasks": capacity_tasks, "tag": tag,
+                   "evidence": evidence, "evidence_epochs": evidence_epochs, "evidence_tasks": evidence_tasks}
         parts = _parts.Parts(out_dir, _parts.fingerprint(config, table, options), config)
         parts.start(resume)
 
-    if probe_steps > 0 and n_tasks >= 2 and train.known.any():
+    labelled = n_tasks >= 2 and bool(train.known.any())
+    run_probe = probe_steps > 0 and labelled
+    run_evidence = evidence and labelled
+    data = held = None
+    if run_probe or run_evidence:
         rows = _probe.choose_probe_rows(train.known, probe_rows, seed)
         size = min(config.data.image_size, probe_image_size or config.data.image_size)
         held_rows = rows[:0]
-        if capacity_check:
+        if capacity_check or run_evidence:
             rows, held_rows = _probe.split_held_out(train.known, rows, HELD_OUT_FRACTION, CAPACITY_EVAL_ROWS, seed)
-        saved = parts.probe() if parts is not None and resume else None
+        saved = parts.probe() if parts is not None and resume and run_probe else None
         done, spent = parts.capacity(tasks) if parts is not None and resume else ({}, 0.0)
-        order = _probe.capacity_order(train.known[rows], capacity_tasks) if capacity_check else []
-        data = held = None
-        if saved is None or any(j not in done for j in order):
+        saved_evidence = parts.evidence() if parts is not None and resume and run_evidence else None
+        order = _probe.capacity_order(train.known[rows], capacity_tasks) if capacity_check and run_probe else []
+        if (run_probe and saved is None) or any(j not in done for j in order) or \
+                (run_evidence and saved_evidence is None):
             say(f"loading {len(rows)} probe rows")
             data = _probe.load_probe_data(train, rows, size)
             held = _probe.load_probe_data(train, held_rows, size) if len(held_rows) else None
+    if run_probe:
         if saved is None:
             use_tag = n_tasks <= TAG_MAX_TASKS if tag is None else tag
             say(f"probe: up to {probe_steps} steps of the shared network")
@@ -293,7 +321,8 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
             checked = [c for c in capacity if not c.get("skipped")]
             if len(checked) < n_tasks:
                 notes.append(f"the capacity check covered {len(checked)} of {n_tasks} tasks (at most "
-                             f"{capacity_tasks}, those with the most probe labels, within {capacity_seconds} s)")
+                             f"{capacity_tasks}, those with the most probe labels"
+                             + (f", within {capacity_seconds} s)" if capacity_seconds else ")"))
             unclear = [c["task"] for c in capacity if c.get("inconclusive")]
             if unclear:
                 notes.append("capacity check inconclusive (the probe was too short for a task's own network to "
@@ -304,7 +333,25 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
     groups = suggest_groups(relatedness, CONFLICT_THRESHOLD) if n_tasks > 1 else [[0]]
     capacity_by_task = {tasks.index(c["task"]): c for c in capacity}
     width = representation_width(config, table.n_features)
-    call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source, width)
+    rule_call, reasons, per_task = _rules.decide(tasks, known, relatedness, groups, capacity_by_task, source, width)
+    measured: dict | None = None
+    call, confidence = rule_call, "rules"
+    if run_evidence:
+        if saved_evidence is not None:
+            say("evidence: reusing the saved comparison")
+            measured = saved_evidence
+        elif held is None or not len(held):
+            notes.append("too few labelled training rows to hold some out: no evidence measured, the call is the "
+                         "rules'")
+        else:
+            measured = _evidence.measure_evidence(config, train, data.rows, held.rows, image_size=size, seed=seed,
+                                                  groups=groups, epochs=evidence_epochs, max_tasks=evidence_tasks,
+                                                  fit=data, held=held, log=log).to_dict()
+            if parts is not None:
+                parts.save_evidence(measured)
+        if measured is not None:
+            call, confidence = measured["call"], measured["confidence"]
+            reasons = [measured["statement"], f"the rules' reading of the measurements: {rule_call}", *reasons]
     notes += _notes(tasks, counts, relatedness, probe_result, n_tasks)
     advice = Advice(
         tasks=tasks, recommendation=call, reasons=reasons, task_advice=per_task,
@@ -314,6 +361,8 @@ def _advise(config: RunConfig, table: LabelTable | None, *, probe_steps: int, pr
         tag_affinity=None if probe_result is None else probe_result.tag,
         probe={} if probe_result is None else probe_result.summary(), capacity=capacity,
         thresholds=thresholds(), notes=notes, source=table.source, representation_width=width,
+        settings=advice_settings(config),
+        rule_call=rule_call, confidence=confidence, evidence=measured, recipe=recipe_options(config),
     )
     advice.seconds = time.perf_counter() - start
     if out_dir is not None:
@@ -382,3 +431,18 @@ def _notes(tasks: list[str], counts: list[dict], relatedness: np.ndarray, probe:
         if probe.stopped_by_time:
             notes.append(f"the probe stopped after {probe.steps} steps at its time limit")
     return notes
+
+
+def recipe_options(config: RunConfig) -> dict[str, object]:
+    """The data, model, train and loss options that differ from their defaults, by config key, for printed
+    commands (so that `multitask compare` confirms the advice at the same recipe, on the same inputs).
+
+    >>> from multitask.config import build_config
+    >>> recipe_options(build_config({"data": {"images": "img"}, "train": {"epochs": 3}}))
+    {'data.images': 'img', 'train.epochs': 3}
+    """
+    out: dict[str, object] = {}
+    for section in ("data", "model", "train", "loss"):
+        values = getattr(config, section).model_dump(mode="json", exclude_defaults=True)
+        out.update({f"{section}.{k}": v for k, v in values.items()})
+    return out

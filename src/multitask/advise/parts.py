@@ -3,6 +3,7 @@
 With an out dir, ``OUT/partial/`` holds ``inputs.json`` (the fingerprint of everything that determines the
 parts: the config, the probe options, the data file's path, size and modification time, and a digest of the
 label table), ``probe.json`` (the probe's measurements and the shared network's fit, as JSON) and
+``evidence.json`` (the short comparison of the approaches, :mod:`multitask.advise.evidence`) and
 ``capacity/NNNN_<task>.json`` (one capacity-check row per task checked). Every file is written atomically; a
 resume with other inputs is refused, naming what differs.
 
@@ -160,6 +161,20 @@ class Parts:
         except (KeyError, TypeError, ValueError) as error:
             raise RunDirError(f"{file}: not a saved probe result ({error}); delete it to run the probe again") \
                 from None
+
+    # ---------------------------------------------------------------------------------------- evidence
+    def save_evidence(self, evidence: dict[str, Any]) -> None:
+        write_json(self.dir / "evidence.json", evidence)
+
+    def evidence(self) -> dict[str, Any] | None:
+        """The saved evidence (:meth:`multitask.advise.evidence.Evidence.to_dict`), or None if not finished."""
+        file = self.dir / "evidence.json"
+        if not file.is_file():
+            return None
+        data = read_json(file)
+        if not isinstance(data, dict) or "call" not in data or "statement" not in data:
+            raise RunDirError(f"{file}: not a saved evidence file; delete it to measure the evidence again")
+        return data
 
     # ---------------------------------------------------------------------------------------- capacity
     def _capacity_file(self, index: int, task: str) -> Path:

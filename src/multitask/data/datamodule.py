@@ -17,24 +17,33 @@ from multitask.data.datasets import (
     should_cache,
     train_transform,
 )
+from multitask.data.shards import EpochLoader, ShardStream, shard_dataset, shard_stream
 from multitask.tables import LabelTable
 
 
 def make_dataset(table: LabelTable, config: DataConfig, train: bool = False) -> Dataset:
-    """The dataset for a table (any split), augmented when `train` and config.augment."""
+    """The dataset for a table (any split), augmented when `train` and config.augment; images from
+    config.shards when set (in table order)."""
     if table.kind == "features":
-        return FeatureDataset(table.features, table.targets, table.known)
+        return FeatureDataset(table.features, table.labels)
     transform = train_transform(config.image_size, config.hflip) if train and config.augment else eval_transform()
+    if config.shards is not None:
+        return shard_dataset(table, config.shards, config.image_size, transform)
     cache = should_cache(len(table), config.image_size, config.cache_images)
-    return ImageDataset(table.images, table.targets, table.known, config.image_size, transform, cache=cache)
+    return ImageDataset(table.images, table.labels, None, config.image_size, transform, cache=cache)
+
+
+def default_workers(dataset: Dataset, config: DataConfig) -> int:
+    """config.num_workers, or 0 for data in memory and up to 4 (one core left free) for decoded images."""
+    if config.num_workers is not None:
+        return config.num_workers
+    cached = isinstance(dataset, FeatureDataset) or getattr(dataset, "images", None) is not None
+    return 0 if cached else min(4, max((os.cpu_count() or 1) - 1, 0))
 
 
 def make_loader(dataset: Dataset, config: DataConfig, batch_size: int, *, shuffle: bool = False,
                 seed: int = 0, drop_last: bool = False) -> DataLoader:
-    workers = config.num_workers
-    if workers is None:
-        cached = isinstance(dataset, FeatureDataset) or getattr(dataset, "images", None) is not None
-        workers = 0 if cached else min(4, max((os.cpu_count() or 1) - 1, 0))
+    workers = default_workers(dataset, config)
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                       drop_last=drop_last, generator=generator, persistent_workers=workers > 0,
@@ -53,11 +62,24 @@ class MultiTaskDataModule(L.LightningDataModule):
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 part = self.table.part(split)
-                if len(part):
+                if not len(part):
+                    continue
+                if split == "train" and self.config.shards is not None and part.kind == "images":
+                    transform = train_transform(self.config.image_size, self.config.hflip) if self.config.augment \
+                        else eval_transform()
+                    self.datasets[split] = shard_stream(part, self.config.shards, self.config.image_size,
+                                                        self.batch_size, transform, seed=self.seed)
+                else:
                     self.datasets[split] = make_dataset(part, self.config, train=split == "train")
 
     def train_dataloader(self) -> DataLoader:
         train = self.datasets["train"]
+        if isinstance(train, ShardStream):  # streamed: the stream shuffles and batches itself, per epoch
+            def epoch() -> int | None:  # the trainer's (restored on resume), else the loader counts passes
+                return self.trainer.current_epoch if self.trainer is not None else None
+
+            return EpochLoader(train, epoch, num_workers=default_workers(train, self.config),
+                               pin_memory=torch.cuda.is_available())
         # Dropping a last batch of one keeps BatchNorm from failing; any other remainder is used.
         drop_last = len(train) % self.batch_size == 1
         return make_loader(train, self.config, self.batch_size, shuffle=True, seed=self.seed, drop_last=drop_last)

@@ -1,5 +1,8 @@
 """Datasets that yield (input, targets, known) triples from a LabelTable.
 
+Labels stay compact (:class:`~multitask.tables.compact.CompactLabels`); the rows of one batch are unpacked
+together when the DataLoader asks for them, so a table's dense (n, T) arrays are never made for training.
+
 Images are squashed to a square `image_size` (no crop, so no object is cut out of the frame), kept as uint8,
 optionally cached in memory, augmented with torchvision.transforms.v2 and returned as floats in [0, 1].
 """
@@ -20,6 +23,7 @@ from torchvision.transforms import v2
 
 from multitask.data.images import read_rgb
 from multitask.errors import LabelError
+from multitask.tables.compact import CompactLabels
 
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
@@ -50,8 +54,14 @@ def load_image(path: str | Path, size: int) -> Tensor:
     try:
         array = read_rgb(path)
     except LabelError as error:
-        raise UnreadableImageError(f"{error.reason}; use data.missing_images=skip to decode every image before "
-                                   "training and skip broken ones", file=path) from None
+        raise UnreadableImageError(f"{error.reason}; use --data.missing_images skip to decode every image "
+                                   "first and skip broken ones", file=path) from None
+    return squash(array, size)
+
+
+def squash(array: np.ndarray, size: int) -> Tensor:
+    """An (H, W, 3) uint8 image as a uint8 tensor (3, size, size), squashed to the square size (the one resize of
+    every image, from a file or from a shard)."""
     image = Image.fromarray(array).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
@@ -86,39 +96,61 @@ def eval_transform() -> v2.Transform:
     return v2.ToDtype(torch.float32, scale=True)
 
 
-class ImageDataset(Dataset):
-    """Images from paths (decoded lazily, or all at once when `cache`) with their labels."""
+def compact_labels(targets: np.ndarray | CompactLabels, known: np.ndarray | None) -> CompactLabels:
+    """The labels a dataset holds: compact labels as given, or built from the dense pair."""
+    if isinstance(targets, CompactLabels):
+        return targets
+    return CompactLabels.from_dense(np.asarray(targets), np.asarray(known, dtype=bool))
 
-    def __init__(self, paths: Sequence[str], targets: np.ndarray, known: np.ndarray, image_size: int,
-                 transform: v2.Transform | None = None, cache: bool = False) -> None:
+
+class _LabelledDataset(Dataset):
+    """A dataset of (input, targets, known) whose labels stay compact: a batch's rows are unpacked together
+    (``__getitems__``, which the DataLoader calls with a batch's indices), a single item alone."""
+
+    labels: CompactLabels
+
+    def input(self, index: int) -> Tensor:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
+        targets, known = self.labels.rows(np.asarray(indices, dtype=np.int64))
+        targets, known = torch.from_numpy(targets), torch.from_numpy(known)
+        return [(self.input(int(i)), targets[k], known[k]) for k, i in enumerate(indices)]
+
+
+class ImageDataset(_LabelledDataset):
+    """Images from paths (decoded lazily, or all at once when `cache`) with their labels (compact labels, or
+    dense targets and known)."""
+
+    def __init__(self, paths: Sequence[str], targets: np.ndarray | CompactLabels, known: np.ndarray | None,
+                 image_size: int, transform: v2.Transform | None = None, cache: bool = False) -> None:
         self.paths = list(paths)
-        self.targets = torch.as_tensor(targets, dtype=torch.float32)
-        self.known = torch.as_tensor(known, dtype=torch.bool)
+        self.labels = compact_labels(targets, known)
         self.image_size = image_size
         self.transform = transform or eval_transform()
         self.images = load_images(self.paths, image_size) if cache and self.paths else None
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
+    def input(self, index: int) -> Tensor:
         image = self.images[index] if self.images is not None else load_image(self.paths[index], self.image_size)
-        return self.transform(image), self.targets[index], self.known[index]
+        return self.transform(image)
 
 
-class FeatureDataset(Dataset):
-    """Feature vectors with their labels."""
+class FeatureDataset(_LabelledDataset):
+    """Feature vectors with their labels (compact labels, or dense targets and known)."""
 
-    def __init__(self, features: np.ndarray, targets: np.ndarray, known: np.ndarray) -> None:
+    def __init__(self, features: np.ndarray, targets: np.ndarray | CompactLabels,
+                 known: np.ndarray | None = None) -> None:
         self.features = torch.as_tensor(features, dtype=torch.float32)
-        self.targets = torch.as_tensor(targets, dtype=torch.float32)
-        self.known = torch.as_tensor(known, dtype=torch.bool)
+        self.labels = compact_labels(targets, known)
 
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        return self.features[index], self.targets[index], self.known[index]
+    def input(self, index: int) -> Tensor:
+        return self.features[index]
 
 
 def should_cache(n_images: int, image_size: int, requested: bool | None) -> bool:

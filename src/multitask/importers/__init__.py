@@ -1,4 +1,5 @@
-"""Turn other datasets' annotation formats into the project's label table.
+"""Turn other datasets' annotation formats into the project's label table (and their boxes into a box table:
+``import_*_boxes``, :mod:`multitask.detection.box_files`).
 
 A label table is a DataFrame with one row per example: an input column (``image``, a path relative to an
 image root) followed by one column per task whose values are the strings ``"1"``, ``"0"`` or ``"?"``
@@ -26,10 +27,10 @@ import pandas as pd
 from multitask.errors import LabelError
 
 # The importer modules use the helpers below through function-level imports, so importing them first is safe.
-from multitask.importers.coco import import_coco
-from multitask.importers.merge import MergeSummary, merge_label_tables
-from multitask.importers.openimages import import_openimages
-from multitask.importers.voc import import_voc
+from multitask.importers.coco import import_coco, import_coco_boxes
+from multitask.importers.merge import MergeSummary, merge_box_tables, merge_label_tables
+from multitask.importers.openimages import import_openimages, import_openimages_boxes
+from multitask.importers.voc import import_voc, import_voc_boxes
 from multitask.tables.reader import PARQUET_SUFFIXES, TEXT_SUFFIXES
 
 UNKNOWN = "?"
@@ -52,6 +53,15 @@ def _strings(column: pd.Series) -> pd.Series:
     return column.astype(object).where(column.notna(), "").astype(str)
 
 
+def refuse_overwrite(path: str | Path, inputs: Iterable[str | Path], option: str = "--out") -> None:
+    """A LabelError when `path` is one of `inputs` (an import must not overwrite what it reads)."""
+    path = Path(path)
+    for source in inputs:
+        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise LabelError(f"the output would overwrite an input of this import; choose another {option}",
+                             file=path)
+
+
 def write_label_table(frame: pd.DataFrame, path: str | Path, *, inputs: Iterable[str | Path] = ()) -> None:
     """Write a label table to ``.csv`` / ``.tsv`` / ``.txt`` or ``.parquet`` / ``.pq`` (by extension), every column
     as strings, atomically; refuses to write over any of `inputs` (the files it was made from).
@@ -69,9 +79,7 @@ def write_label_table(frame: pd.DataFrame, path: str | Path, *, inputs: Iterable
     if suffix not in WRITABLE_SUFFIXES:
         raise LabelError(f"unknown label table extension; use one of {', '.join(WRITABLE_SUFFIXES)}", file=path,
                          value=path.suffix)
-    for source in inputs:
-        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
-            raise LabelError("the output would overwrite an input of this import; choose another --out", file=path)
+    refuse_overwrite(path, inputs)
     strings = pd.DataFrame({name: _strings(frame[name]) for name in frame.columns}, columns=frame.columns)
     with atomic_path(path) as tmp:
         if suffix in TEXT_SUFFIXES:
@@ -129,8 +137,13 @@ __all__ = [
     "build_label_table",
     "check_classes",
     "import_coco",
+    "import_coco_boxes",
     "import_openimages",
+    "import_openimages_boxes",
     "import_voc",
+    "import_voc_boxes",
+    "merge_box_tables",
     "merge_label_tables",
+    "refuse_overwrite",
     "write_label_table",
 ]

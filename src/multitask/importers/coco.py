@@ -5,6 +5,9 @@ image has at least one annotation of that category (``iscrowd`` annotations coun
 are exhaustively labelled for all of the file's categories, so an image with annotations is negative for
 every category it has none of.
 
+LVIS-style files (an image with ``neg_category_ids``) are federated: a category is ``"1"`` where annotated,
+``"0"`` where listed in the image's ``neg_category_ids`` (verified absent) and ``"?"`` elsewhere.
+
 Images listed in ``images`` with no annotation at all are handled by ``unannotated``:
 
 - ``"negative"`` (default): all ``"0"`` — in COCO such an image really shows none of the categories;
@@ -25,30 +28,18 @@ Images listed in ``images`` with no annotation at all are handled by ``unannotat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
+from multitask.detection.boxes import BoxTable
 from multitask.errors import LabelError
 
 UnannotatedPolicy = Literal["negative", "drop", "unknown"]
 _UNANNOTATED_POLICIES = ("negative", "drop", "unknown")
-
-
-def _records(data: dict[str, Any], key: str, fields: tuple[str, ...], path: Path) -> list[dict[str, Any]]:
-    records = data.get(key)
-    if not isinstance(records, list):
-        raise LabelError(f"not a COCO instances file: no {key!r} list", file=path)
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise LabelError(f"{key}[{i}] is not an object", file=path, value=record)
-        for field in fields:
-            if field not in record:
-                raise LabelError(f"{key}[{i}] has no {field!r}", file=path, column=field)
-    return records
 
 
 def import_coco(
@@ -65,86 +56,77 @@ def import_coco(
     Annotations whose ``category_id`` is not in ``categories`` or whose ``image_id`` is not in ``images``
     raise :class:`~multitask.errors.LabelError`, as do duplicate image ids, file names or category names.
     """
-    from multitask.importers import build_label_table, check_classes
+    from multitask.detection.coco_json import parse_coco, select_classes
+    from multitask.importers import build_label_table
 
     if unannotated not in _UNANNOTATED_POLICIES:
         raise LabelError(f"unannotated must be one of {_UNANNOTATED_POLICIES}", value=unannotated)
-    path = Path(instances_json)
-    wanted = check_classes(classes, file=path)
-    try:
-        with path.open(encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as error:
-        raise LabelError(f"malformed JSON ({error.msg})", file=path, line=error.lineno) from error
-    if not isinstance(data, dict):
-        raise LabelError("not a COCO instances file: top level is not an object", file=path)
-
-    images = _records(data, "images", ("id", "file_name"), path)
-    categories = _records(data, "categories", ("id", "name"), path)
-    annotations = _records(data, "annotations", ("image_id", "category_id"), path)
-
-    file_names: dict[Any, str] = {}
-    seen_names: set[str] = set()
-    for image in images:
-        image_id, name = image["id"], str(image["file_name"])
-        if image_id in file_names:
-            raise LabelError("duplicate image id in 'images'", file=path, column="id", value=image_id)
-        if name in seen_names:
-            raise LabelError("duplicate file_name in 'images'", file=path, column="file_name", value=name)
-        file_names[image_id] = name
-        seen_names.add(name)
-
-    category_names: dict[Any, str] = {}
-    known_names: set[str] = set()
-    for category in categories:
-        category_id, name = category["id"], str(category["name"])
-        if category_id in category_names:
-            raise LabelError(
-                "duplicate category id in 'categories'", file=path, column="id", value=category_id
-            )
-        if name in known_names:
-            raise LabelError("duplicate category name in 'categories'", file=path, column="name", value=name)
-        category_names[category_id] = name
-        known_names.add(name)
-
-    if wanted is not None:
-        missing = [name for name in wanted if name not in known_names]
-        if missing:
-            raise LabelError(
-                f"class not among the file's categories {sorted(known_names)}",
-                file=path,
-                value=missing[0],
-            )
-    tasks = wanted if wanted is not None else sorted(category_names.values())
+    coco = parse_coco(instances_json)
+    path = coco.path
+    tasks = select_classes(coco, classes)
     selected = set(tasks)
-
     present: dict[str, dict[str, str]] = {}
-    for i, annotation in enumerate(annotations):
-        image_id, category_id = annotation["image_id"], annotation["category_id"]
-        where = f"annotations[{i}] (id {annotation.get('id', '?')})"
-        if category_id not in category_names:
-            raise LabelError(
-                f"{where}: category_id not in 'categories'",
-                file=path,
-                column="category_id",
-                value=category_id,
-            )
-        if image_id not in file_names:
-            raise LabelError(
-                f"{where}: image_id not in 'images'", file=path, column="image_id", value=image_id
-            )
-        row = present.setdefault(file_names[image_id], {})
-        name = category_names[category_id]
+    for annotation in coco.annotations:
+        row = present.setdefault(coco.file_names[annotation["image_id"]], {})
+        name = coco.category_names[annotation["category_id"]]
         if name in selected:
             row[name] = "1"
+    file_names = coco.file_names
+    federated: dict[str, dict[str, str]] = {}
+    if any("neg_category_ids" in image for image in coco.images):  # LVIS-style: only verified classes are known
+        for image in coco.images:
+            verified = {coco.category_names.get(cid) for cid in image.get("neg_category_ids") or []}
+            row = present.get(str(image["file_name"]), {})
+            federated[str(image["file_name"])] = {task: row.get(task, "0" if task in verified else "?")
+                                                  for task in tasks}
 
     labels: dict[str, dict[str, str]] = {}
     unknown_row = dict.fromkeys(tasks, "?")
     for name in file_names.values():
         if name in present:
-            labels[name] = present[name]
+            labels[name] = federated.get(name, present[name])
         elif unannotated == "negative":
-            labels[name] = {}
+            labels[name] = federated.get(name, {})
         elif unannotated == "unknown":
             labels[name] = unknown_row
     return build_label_table(labels, tasks, image_column=image_column, default="0", file=path)
+
+
+def import_coco_boxes(
+    instances_json: str | Path,
+    classes: Iterable[str] | None = None,
+    unannotated: UnannotatedPolicy = "negative",
+    **options: object,
+) -> BoxTable:
+    """Read a COCO instances JSON into a box table (:func:`multitask.detection.coco_json.read_coco_json`:
+    ``iscrowd`` boxes are ``ignore``, every category known in every image, LVIS-style ``neg_category_ids`` /
+    ``not_exhaustive_category_ids`` honoured), with images without any annotation handled by ``unannotated``
+    as in :func:`import_coco`: verified empty ("negative"), left out ("drop"), or every class unknown
+    ("unknown"). `options` go to ``read_coco_json`` (image_root, check_files, splits, split_seed).
+
+    >>> import json, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "instances.json"
+    >>> _ = path.write_text(json.dumps({
+    ...     "images": [{"id": 1, "file_name": "1.jpg"}, {"id": 2, "file_name": "2.jpg"}],
+    ...     "categories": [{"id": 3, "name": "car"}],
+    ...     "annotations": [{"id": 10, "image_id": 1, "category_id": 3, "bbox": [0, 0, 4, 2], "iscrowd": 1}]}))
+    >>> table = import_coco_boxes(path, unannotated="unknown")
+    >>> table.ignore[0].tolist(), table.known.tolist()
+    ([True], [[True], [False]])
+    """
+    from dataclasses import replace
+
+    from multitask.detection.coco_json import parse_coco, read_coco_json
+
+    if unannotated not in _UNANNOTATED_POLICIES:
+        raise LabelError(f"unannotated must be one of {_UNANNOTATED_POLICIES}", value=unannotated)
+    table = read_coco_json(instances_json, classes=list(classes) if classes is not None else None,
+                           **options)  # type: ignore[arg-type]
+    if unannotated == "negative":
+        return table
+    coco = parse_coco(instances_json)
+    annotated = {coco.file_names[a["image_id"]] for a in coco.annotations}
+    empty = np.array([name not in annotated for name in table.images], dtype=bool)
+    if unannotated == "drop":
+        return table.subset(~empty)
+    return replace(table, known=table.known & ~empty[:, None])

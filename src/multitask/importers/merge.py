@@ -1,4 +1,5 @@
-"""Merge label tables from several sources into one table over the union of inputs and tasks.
+"""Merge label tables (or box tables: :func:`merge_box_tables`) from several sources into one table over the union
+of inputs and tasks.
 
 Rows are matched by the input column (``on``). A task a source does not have is ``"?"`` for that source's
 rows; an input missing from a source contributes nothing from it. For an input labelled by several sources for
@@ -39,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from multitask.detection.boxes import BoxTable
 from multitask.errors import LabelError
 from multitask.tables.reader import RawTable, Role, read_table, table_from_frame
 
@@ -211,3 +213,128 @@ def merge_label_tables(
         conflicts=found,
     )
     return pd.DataFrame({key: list(value) for key, value in merged.items()}, columns=[on, *tasks]), summary
+
+
+def _same_boxes(a: BoxTable, i: int, b: BoxTable, j: int, ca: int, cb: int) -> bool:
+    """Whether class ca's boxes in a's image i equal class cb's in b's image j (as sets, to 0.01 px)."""
+    boxes_a = a.boxes[i][a.labels[i] == ca]
+    boxes_b = b.boxes[j][b.labels[j] == cb]
+    if len(boxes_a) != len(boxes_b):
+        return False
+    order_a, order_b = np.lexsort(boxes_a.T[::-1]), np.lexsort(boxes_b.T[::-1])
+    return bool(np.allclose(boxes_a[order_a], boxes_b[order_b], atol=0.01))
+
+
+def _describe(table: BoxTable, i: int, k: int) -> str:
+    n = int((table.labels[i] == k).sum())
+    return f"{n} box{'es' if n != 1 else ''}" if n else "verified absent"
+
+
+def merge_box_tables(
+    tables: Mapping[str, BoxTable] | Sequence[tuple[str, BoxTable]],
+    conflicts: ConflictPolicy = "error",
+) -> tuple[BoxTable, MergeSummary]:
+    """Merge named box tables into one over the union of their images (matched by path) and classes (sorted).
+
+    The rule of :func:`merge_label_tables`, for boxes: a class a source never annotated (not in its classes) is
+    unknown for that source's images; an image's class known in one source takes that source's boxes (or its
+    verified absence); known in several, their boxes must agree (the same boxes, to 0.01 px; verified absent
+    agrees only with absent), else ``conflicts`` decides: ``"error"`` (LabelError naming image, class and
+    sources), ``"unknown"`` (the class becomes unknown in that image) or ``"first"`` (the first source that
+    knows it, in the order given). Splits of a shared image must agree; the image root is the sources' common
+    root (images of a source with another root get absolute paths).
+
+    >>> a = BoxTable.from_arrays(["car"], ["x.png"], boxes=[[[0, 0, 4, 4]]], labels=[[0]])
+    >>> b = BoxTable.from_arrays(["sign"], ["x.png", "y.png"], boxes=[[], [[1, 1, 2, 2]]], labels=[[], [0]])
+    >>> merged, summary = merge_box_tables({"a": a, "b": b})
+    >>> merged.classes, merged.known.tolist(), [len(x) for x in merged.boxes]
+    (('car', 'sign'), [[True, True], [False, True]], [1, 1])
+    """
+    if conflicts not in _POLICIES:
+        raise LabelError(f"conflicts must be one of {_POLICIES}", value=conflicts)
+    pairs = list(tables.items()) if isinstance(tables, Mapping) else [tuple(p) for p in tables]
+    if not pairs:
+        raise LabelError("no box tables to merge")
+    names = [str(name) for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise LabelError("source names must be distinct", value=names)
+    sources = [table for _, table in pairs]
+    roots = {(t.image_root or (t.source.parent if t.source else Path("."))).resolve() for t in sources}
+    common = roots.pop() if len(roots) == 1 else None
+
+    def image_key(table: BoxTable, path: Path, name: str) -> str:
+        return name if common is not None or Path(name).is_absolute() else str(path.resolve())
+
+    keys = [[image_key(t, p, name) for p, name in zip(t.paths(), t.images, strict=True)] for t in sources]
+    images = sorted(set().union(*map(set, keys)))
+    image_index = {name: i for i, name in enumerate(images)}
+    classes = sorted(set().union(*(set(t.classes) for t in sources)))
+    class_index = {name: k for k, name in enumerate(classes)}
+    n, c, s = len(images), len(classes), len(sources)
+
+    rows = [np.array([image_index[k] for k in ks], dtype=np.int64) for ks in keys]
+    cols = [np.array([class_index[name] for name in t.classes], dtype=np.int64) for t in sources]
+    known_by = np.zeros((s, n, c), bool)
+    for q, t in enumerate(sources):
+        known_by[q][np.ix_(rows[q], cols[q])] = t.known
+    owner = np.where(known_by.any(axis=0), known_by.argmax(axis=0), -1)
+    found: list[Conflict] = []
+    where = [dict(zip(r.tolist(), range(len(r)), strict=True)) for r in rows]
+    col_of = [dict(zip(cl.tolist(), range(len(cl)), strict=True)) for cl in cols]
+    for i, k in np.argwhere(known_by.sum(axis=0) > 1):
+        knowers = [q for q in range(s) if known_by[q, i, k]]
+        first = knowers[0]
+        fi, fk = where[first][i], col_of[first][k]
+        if all(_same_boxes(sources[first], fi, sources[q], where[q][i], fk, col_of[q][k]) for q in knowers[1:]):
+            continue
+        values = {names[q]: _describe(sources[q], where[q][i], col_of[q][k]) for q in knowers}
+        if conflicts == "error":
+            listing = ", ".join(f"{name}: {value}" for name, value in values.items())
+            raise LabelError(f"image {images[i]!r}, class {classes[k]!r}: sources disagree ({listing}); pass "
+                             "conflicts='unknown' or 'first' to resolve", column=classes[k], value=images[i])
+        resolved = values[names[first]] if conflicts == "first" else "?"
+        if conflicts == "unknown":
+            owner[i, k] = -1
+        found.append(Conflict(input=images[i], task=classes[k], values=values, resolved=resolved))
+
+    split = np.full(n, "", dtype="<U5")
+    sizes = np.zeros((n, 2))
+    for q, t in enumerate(sources):
+        mine = split[rows[q]]
+        clash = (mine != "") & (mine != t.split)
+        if clash.any():
+            j = int(clash.argmax())
+            raise LabelError(f"source {names[q]!r}: image {images[rows[q][j]]!r} is in split {t.split[j]!r} here "
+                             f"but {mine[j]!r} in an earlier source", column="split", value=t.split[j])
+        split[rows[q]] = t.split
+        if t.sizes is not None:
+            sizes[rows[q]] = np.where(sizes[rows[q]] > 0, sizes[rows[q]], t.sizes)
+
+    flat_image, flat_label, flat_xyxy, flat_ignore = [], [], [], []
+    for q, t in enumerate(sources):
+        flat = t.flat()
+        image, label = rows[q][flat["image"]], cols[q][flat["label"]]
+        mine = owner[image, label] == q
+        flat_image.append(image[mine])
+        flat_label.append(label[mine])
+        flat_xyxy.append(flat["xyxy"][mine])
+        flat_ignore.append(flat["ignore"][mine])
+    known = owner >= 0
+    merged = BoxTable.from_flat(classes, images, image=np.concatenate(flat_image), label=np.concatenate(flat_label),
+                                xyxy=np.concatenate(flat_xyxy), ignore=np.concatenate(flat_ignore), known=known,
+                                split=split, sizes=sizes, image_root=common)
+    sets = [set(r.tolist()) for r in rows]
+    counts = np.bincount(np.concatenate(rows), minlength=n)
+    boxed = np.zeros((n, c), bool)
+    for i, labels in enumerate(merged.labels):
+        boxed[i, labels] = True
+    summary = MergeSummary(
+        on="image", policy=conflicts, n_inputs=n,
+        source_rows={name: len(t) for name, t in zip(names, sources, strict=True)},
+        source_tasks={name: list(t.classes) for name, t in zip(names, sources, strict=True)},
+        shared_inputs=int((counts > 1).sum()),
+        overlaps={(a, b): len(sets[x] & sets[y]) for x, a in enumerate(names) for y, b in enumerate(names) if x < y},
+        known_counts={name: int(known[:, k].sum()) for k, name in enumerate(classes)},
+        positive_counts={name: int(boxed[:, k].sum()) for k, name in enumerate(classes)},
+        conflicts=found)
+    return merged, summary

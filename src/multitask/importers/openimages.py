@@ -1,4 +1,5 @@
-"""Import Open Images image-level labels (``*-annotations-human-imagelabels*.csv``) as a label table.
+"""Import Open Images image-level labels (``*-annotations-human-imagelabels*.csv``) as a label table, and its
+boxes (``*-annotations-bbox.csv``) as a box table (:func:`import_openimages_boxes`).
 
 The labels CSV has a header and the columns ``ImageID,Source,LabelName,Confidence`` (``Source`` is optional
 here); it is read by the project's one table reader (:func:`multitask.tables.read_table`, streamed and
@@ -41,8 +42,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from multitask.detection.boxes import BoxTable
 from multitask.errors import LabelError
 from multitask.tables.reader import Role, read_table
+from multitask.tables.splits import seeded_split
 
 IMAGE_SUFFIX = ".jpg"
 _REQUIRED = ("ImageID", "LabelName", "Confidence")
@@ -94,6 +97,28 @@ def _column_names(mids: list[str], descriptions: dict[str, str] | None) -> dict[
         mid: descriptions[mid] if counts[descriptions[mid]] == 1 else f"{descriptions[mid]} ({mid})"
         for mid in mids
     }
+
+
+def _choose(mids_seen: list[str], descriptions: dict[str, str] | None, wanted: list[str] | None, path: Path,
+            descriptions_path: str | Path | None) -> tuple[list[str], dict[str, str]]:
+    """(chosen MIDs, {MID: column name}): `wanted` (names or MIDs) or every MID seen, sorted by name."""
+    # Column names depend on the descriptions file only, not on which classes this labels file happens to use.
+    names = _column_names(sorted(descriptions) if descriptions is not None else mids_seen, descriptions)
+    if wanted is None:
+        return sorted(mids_seen, key=lambda mid: (names[mid], mid)), names
+    by_name = {name: mid for mid, name in names.items()}
+    chosen = []
+    for name in wanted:
+        if name in by_name:
+            chosen.append(by_name[name])
+        elif name in names or descriptions is None:
+            chosen.append(name)
+            names.setdefault(name, name)
+        else:
+            raise LabelError(f"class not in {descriptions_path}", file=path, value=name)
+    if len(set(chosen)) != len(chosen):
+        raise LabelError("classes name the same class twice (by MID and by name)", file=path)
+    return chosen, names
 
 
 def import_openimages(
@@ -152,25 +177,7 @@ def import_openimages(
             file=path, line=raw.line(row), column="Confidence", value=raw_confidence[row])
     first_values = distinct.drop_duplicates(["image", "mid"])
 
-    mids_seen = sorted(set(first_values["mid"]))
-    # Column names depend on the descriptions file only, not on which classes this labels file happens to use.
-    names = _column_names(sorted(descriptions) if descriptions is not None else mids_seen, descriptions)
-    if wanted is None:
-        chosen = sorted(mids_seen, key=lambda mid: (names[mid], mid))
-    else:
-        by_name = {name: mid for mid, name in names.items()}
-        chosen = []
-        for name in wanted:
-            if name in by_name:
-                chosen.append(by_name[name])
-            elif name in names or descriptions is None:
-                chosen.append(name)
-                names.setdefault(name, name)
-            else:
-                raise LabelError(f"class not in {class_descriptions_csv}", file=path, value=name)
-        if len(set(chosen)) != len(chosen):
-            raise LabelError("classes name the same class twice (by MID and by name)", file=path)
-
+    chosen, names = _choose(sorted(set(first_values["mid"])), descriptions, wanted, path, class_descriptions_csv)
     if image_column in [names[mid] for mid in chosen]:
         raise LabelError("a class has the same name as the input column", file=path, value=image_column)
     wide = first_values.pivot(index="image", columns="mid", values="value")
@@ -186,3 +193,128 @@ def import_openimages(
 def _stripped(column: pa.ChunkedArray) -> np.ndarray:
     """A text column with surrounding spaces removed, as a numpy array of str."""
     return pc.utf8_trim_whitespace(column.cast(pa.string())).to_numpy(zero_copy_only=False).astype(object)
+
+
+_BOX_COLUMNS = ("ImageID", "LabelName", "XMin", "YMin", "XMax", "YMax")
+
+
+def import_openimages_boxes(
+    boxes_csv: str | Path,
+    labels_csv: str | Path | None = None,
+    class_descriptions_csv: str | Path | None = None,
+    classes: Iterable[str] | None = None,
+    *,
+    image_root: str | Path | None = None,
+    splits: str | Path | None = None,
+    split_seed: int = 0,
+) -> BoxTable:
+    """Read Open Images boxes (``*-annotations-bbox.csv``: ``ImageID, LabelName, XMin, XMax, YMin, YMax``
+    normalised to [0, 1], optional ``IsGroupOf``) into a box table in pixels.
+
+    Open Images is not exhaustively annotated, so for class c in image i the annotation is known only when
+    the image has boxes of c, or when the image-level labels (``labels_csv``, read by :func:`import_openimages`)
+    verify c absent (Confidence 0); a class verified present without a box, or never verified, is unknown.
+    Group-of boxes (``IsGroupOf`` 1) are ``ignore`` (COCO's crowd regions, the nearest to Open Images'
+    group-of rule). Classes: ``classes`` (names or MIDs, as :func:`import_openimages`), else every class with
+    a box; names by ``class_descriptions_csv`` when given. Images (``ImageID + ".jpg"``, sorted) are those with
+    a box or a verified label of a chosen class; their files must be under ``image_root`` (default: the
+    boxes file's folder) to turn normalised coordinates into pixels. Split: ``splits`` (a label table), else
+    seeded.
+    """
+    from multitask.detection.box_files import image_sizes, splits_of
+    from multitask.importers import check_classes
+
+    path = Path(boxes_csv)
+    wanted = check_classes(classes, file=path)
+    descriptions = read_class_descriptions(class_descriptions_csv) if class_descriptions_csv else None
+
+    def plan(names: list[str], _: object) -> dict[str, Role]:
+        missing = [column for column in _BOX_COLUMNS if column not in names]
+        if missing:
+            raise LabelError(f"boxes CSV lacks column(s) {missing}; header is {names}", file=path, line=1)
+        roles: dict[str, Role] = {name: "skip" for name in names}
+        roles.update({"ImageID": "text", "LabelName": "text"})
+        roles.update({name: "numbers" for name in _BOX_COLUMNS[2:]})
+        if "IsGroupOf" in names:
+            roles["IsGroupOf"] = "labels"
+        return roles
+
+    raw = read_table(path, plan, minus_one_unknown=True)
+    image_ids, mids = _stripped(raw.column("ImageID")), _stripped(raw.column("LabelName"))
+    for column, values in (("ImageID", image_ids), ("LabelName", mids)):
+        empty = values == ""
+        if empty.any():
+            raise LabelError(f"empty {column}", file=path, line=raw.line(int(empty.argmax())), column=column)
+    coords = {}
+    for name in _BOX_COLUMNS[2:]:
+        values = raw.column(name)
+        if not pa.types.is_floating(values.type):
+            text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+            ok = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$").fill_null(False)
+            bad = ~ok.to_numpy(zero_copy_only=False)
+            if bad.any():
+                row = int(bad.argmax())
+                raise LabelError("must be a number in [0, 1]", file=path, line=raw.line(row), column=name,
+                                 value=raw.cell(name, row))
+            values = pc.cast(text, pa.float64())
+        if values.null_count:
+            row = int(values.is_null().to_numpy(zero_copy_only=False).argmax())
+            raise LabelError("missing coordinate", file=path, line=raw.line(row), column=name)
+        coords[name] = values.to_numpy().astype(np.float64)
+    group = raw.label_column("IsGroupOf") == 1 if "IsGroupOf" in raw.labels else np.zeros(raw.n_rows, bool)
+    if descriptions is not None:
+        unknown = ~pd.Series(mids).isin(list(descriptions)).to_numpy()
+        if unknown.any():
+            row = int(unknown.argmax())
+            raise LabelError(f"LabelName not in {class_descriptions_csv}", file=path, line=raw.line(row),
+                             column="LabelName", value=mids[row])
+    chosen, names = _choose(sorted(set(mids)), descriptions, wanted, path, class_descriptions_csv)
+    class_names = [names[mid] for mid in chosen]
+    column_of = {mid: k for k, mid in enumerate(chosen)}
+    label = pd.Series(mids).map(column_of).fillna(-1).to_numpy(dtype=np.int64)
+    keep = np.flatnonzero(label >= 0)
+
+    verified = None
+    if labels_csv is not None:
+        verified = import_openimages(labels_csv, class_descriptions_csv, classes=chosen)
+        verified.columns = ["image", *class_names]
+    box_images = pd.unique(image_ids[keep].astype(str) + IMAGE_SUFFIX) if len(keep) else np.zeros(0, object)
+    absent = None
+    if verified is not None:
+        absent = verified.set_index("image")[class_names] == "0"
+        absent = absent[absent.any(axis=1)]
+    images = sorted(set(box_images) | (set(absent.index) if absent is not None else set()))
+    index = {name: i for i, name in enumerate(images)}
+    n, c = len(images), len(chosen)
+    image = pd.Series(image_ids[keep].astype(str) + IMAGE_SUFFIX).map(index).to_numpy(dtype=np.int64)
+    known = np.zeros((n, c), bool)
+    if absent is not None and len(absent):
+        rows = absent.index.map(index).to_numpy(dtype=np.int64)
+        known[rows] = absent.to_numpy(dtype=bool)
+    known[image, label[keep]] = True
+
+    root = Path(image_root) if image_root is not None else path.parent
+    boxed, first = np.unique(image, return_index=True)
+    first_row = {images[int(i)]: int(keep[f]) for i, f in zip(boxed, first, strict=True)}
+
+    def locate(i: int) -> dict[str, object]:
+        name = images[i]
+        if name in first_row:
+            return {"file": path, "line": raw.line(first_row[name]), "column": "ImageID", "value": name[:-4]}
+        return {"file": labels_csv, "column": "ImageID", "value": name[:-4]}
+
+    sizes = image_sizes([root / name for name in images], locate)
+    scale = sizes[image]
+    xyxy = np.stack([coords["XMin"][keep] * scale[:, 0], coords["YMin"][keep] * scale[:, 1],
+                     coords["XMax"][keep] * scale[:, 0], coords["YMax"][keep] * scale[:, 1]], axis=1)
+    split = splits_of(splits, images, locate) if splits is not None else \
+        seeded_split(n, 0.15, 0.15, split_seed)
+    file_column = {"x1": "XMin", "y1": "YMin", "x2": "XMax", "y2": "YMax"}
+
+    def fail(m: int, column: str, value: object, reason: str) -> LabelError:
+        row = int(keep[m])
+        name = file_column[column]
+        return LabelError(reason, file=path, line=raw.line(row), column=name, value=raw.cell(name, row))
+
+    return BoxTable.from_flat(class_names, images, image=image, label=label[keep], xyxy=xyxy, ignore=group[keep],
+                              known=known, split=split, sizes=sizes, image_root=root, source=path, fail=fail)

@@ -22,13 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from multitask.errors import LabelError
-from multitask.tables import vocabulary
+from multitask.tables.compact import CompactLabels
 from multitask.tables.reader import Plan, RawTable, Role, read_table, table_from_frame
 from multitask.tables.splits import seeded_split, split_codes, split_names
 from multitask.tables.table import LabelTable
 from multitask.tables.validate import check_feature_values, check_images, feature_values
-
-_BLOCK_ROWS = 1 << 14
 
 
 def _roles(columns: list[str], source: str | Path, tasks: Sequence[str] | None, input_column: str | None,
@@ -65,25 +63,10 @@ def _roles(columns: list[str], source: str | Path, tasks: Sequence[str] | None, 
     return tasks, input_column, list(feature_columns or ())
 
 
-def _expand(raw: RawTable, tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(targets float32, known bool), each (n, T), from the reader's per-block (labels, rows) codes, block by
-    block; each block of codes is released once expanded, so codes and outputs never coexist in full."""
-    order = [raw.labels.index(task) for task in tasks]
-    targets = np.empty((raw.n_rows, len(tasks)), dtype=np.float32)
-    known = np.empty((raw.n_rows, len(tasks)), dtype=bool)
-    start = 0
-    raw.codes.reverse()
-    while raw.codes:
-        part = raw.codes.pop()
-        part = part[order] if order != list(range(len(raw.labels))) else part
-        for offset in range(0, part.shape[1], _BLOCK_ROWS):
-            block = part[:, offset:offset + _BLOCK_ROWS].T
-            rows = slice(start + offset, start + offset + len(block))
-            np.equal(block, vocabulary.KNOWN_POSITIVE, out=known[rows])
-            targets[rows] = known[rows]
-            np.greater_equal(block, 0, out=known[rows])
-        start += part.shape[1]
-    return targets, known
+def _labels(raw: RawTable, tasks: Sequence[str]) -> CompactLabels:
+    """The compact labels of `tasks` from the reader's per-block (labels, rows) int8 codes, block by block (each
+    block of codes is released once converted; no float array is made)."""
+    return CompactLabels.from_codes(raw.codes, [raw.labels.index(task) for task in tasks], raw.n_rows)
 
 
 def _split(raw: RawTable, column: str) -> np.ndarray:
@@ -151,7 +134,7 @@ def table_from_raw(
         raise LabelError("the table has no rows", file=source)
     split = _split(raw, split_column) if split_column in raw.names else \
         seeded_split(n, val_fraction, test_fraction, split_seed)
-    targets, known = _expand(raw, tasks)
+    labels = _labels(raw, tasks)
 
     images = matrix = None
     skipped: tuple[str, ...] = ()
@@ -162,7 +145,7 @@ def table_from_raw(
             if not ok.all():
                 skipped = tuple(ids[~ok])
                 keep = np.flatnonzero(ok)
-                ids, images, targets, known, split = ids[keep], images[keep], targets[keep], known[keep], split[keep]
+                ids, images, labels, split = ids[keep], images[keep], labels.subset(keep), split[keep]
     else:
         matrix = np.empty((n, len(features)), dtype=np.float32)
         for k, name in enumerate(features):
@@ -173,7 +156,7 @@ def table_from_raw(
             ids = raw.lines.astype(str).astype(object)
         else:
             ids = (np.arange(n) + 2).astype(str).astype(object)
-    return LabelTable(tasks=tuple(tasks), targets=targets, known=known, split=split, ids=ids, images=images,
+    return LabelTable(tasks=tuple(tasks), labels=labels, split=split, ids=ids, images=images,
                       features=matrix, feature_names=tuple(features), source=str(source), skipped=skipped)
 
 
@@ -264,7 +247,12 @@ def read_data(config: object, seed: int = 0) -> LabelTable:
         test_fraction=config.test_fraction,
         split_seed=seed,
         missing_images=config.missing_images,
+        check_files=config.shards is None,  # images come from the shards (checked when they are read)
     )
     if config.hide_fraction > 0:
         table = table.hide_labels(config.hide_fraction, seed=seed)
+    if config.hide:
+        from multitask.hiding import hide_labels
+
+        table = hide_labels(table, config.hide, seed=seed).table
     return table

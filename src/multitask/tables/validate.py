@@ -102,10 +102,7 @@ def feature_matrix(columns: Sequence[str], get: Callable[[str], np.ndarray], n: 
 def untrainable_tasks(table: LabelTable) -> dict[str, str]:
     """Tasks that cannot be trained, each with the reason: no known label, or only one class, in the training split.
     """
-    train = table.split == "train"
-    known = table.known[train]
-    n_known = known.sum(axis=0)
-    positives = ((table.targets[train] > 0.5) & known).sum(axis=0)
+    n_known, positives = table.task_counts("train")
     reasons = {}
     for j in np.flatnonzero((n_known == 0) | (positives == 0) | (positives == n_known)):
         task = table.tasks[j]

@@ -345,7 +345,27 @@ def render_scene(
     >>> image.size, image.mode, list(labels)
     ((32, 32), 'RGB', ['pedestrian', 'car', 'stop_sign', 'traffic_light', 'pedestrian_left', 'car_left'])
     """
+    image, labels, _ = render_labelled_scene(rng, image_size, extra_tasks, presence=presence,
+                                             max_instances=max_instances, min_visible=min_visible,
+                                             texture_tasks=texture_tasks, texture_relatedness=texture_relatedness,
+                                             texture_presence=texture_presence)
+    return image, labels
+
+
+def render_labelled_scene(
+    rng: np.random.Generator,
+    image_size: int = 64,
+    extra_tasks: int = 0,
+    *,
+    presence: float | Mapping[str, float] = 0.4,
+    max_instances: int = 3,
+    min_visible: float = 0.4,
+    texture_tasks: int = 0,
+    texture_relatedness: float = 0.0,
+    texture_presence: float = 0.5,
+) -> tuple[Image.Image, dict[str, int], list[SceneObject]]:
+    """:func:`render_scene` that also returns every object drawn (for its boxes); the same image and labels."""
     extra_specs(extra_tasks)  # validate before drawing
     image, drawn = render_scene_objects(rng, image_size, presence=presence, max_instances=max_instances,
                                         texture_tasks=texture_tasks, texture_presence=texture_presence)
-    return image, scene_labels(drawn, extra_tasks, min_visible, texture_tasks, texture_relatedness)
+    return image, scene_labels(drawn, extra_tasks, min_visible, texture_tasks, texture_relatedness), drawn

@@ -1,4 +1,6 @@
-"""Writing a road-scene data set: PNG images, ``labels.csv`` (some labels hidden) and ``labels_full.csv``.
+"""Writing a road-scene data set: PNG images, ``labels.csv`` (some labels hidden) and ``labels_full.csv``, and the
+objects' boxes in ``boxes.csv`` (the same hidden labels: those classes unknown in those images) and
+``boxes_full.csv``.
 
 Image ``i`` comes from its own seed (child ``i`` of the seed sequence), so images can be rendered in any order,
 in several processes, and the same seed always gives byte-identical files.
@@ -18,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from multitask.data.generators.roadscenes import presence_map, render_scene
-from multitask.data.generators.tasks import TASKS, extra_task_names
+from multitask.data.generators.roadscenes import presence_map, render_labelled_scene
+from multitask.data.generators.tasks import TASKS, SceneObject, extra_task_names
 from multitask.data.generators.textures import check_textures, texture_task_names
 from multitask.errors import ConfigError
 from multitask.files import atomic_write_text
@@ -33,11 +35,33 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
-def _render_chunk(args: tuple) -> list[tuple[int, dict[str, int]]]:
+Boxes = list[tuple[int, float, float, float, float, bool]]  # (class index in TASKS, x1, y1, x2, y2, ignore)
+
+
+def scene_boxes(objects: list[SceneObject], image_size: int, min_visible: float) -> Boxes:
+    """The boxes of a scene's base-task objects in output pixels (rounded to 0.01 px): an object that counts
+    for its label (at least `min_visible` of it visible) is a box, one less visible but not hidden entirely an
+    ``ignore`` box (finding it is neither rewarded nor penalised), a hidden one nothing.
+
+    >>> scene_boxes([SceneObject("car", (0.1, 0.5, 0.6, 0.75), "red", 0.9),
+    ...              SceneObject("pedestrian", (0.0, 0.0, 0.2, 0.4), "blue", 0.1)], 32, 0.4)
+    [(1, 3.2, 16.0, 19.2, 24.0, False), (0, 0.0, 0.0, 6.4, 12.8, True)]
+    """
+    out: Boxes = []
+    for o in objects:
+        if o.kind not in TASKS or o.visible <= 0:
+            continue
+        x1, y1, x2, y2 = (round(min(max(v, 0.0), 1.0) * image_size, 2) for v in o.bbox)
+        if x2 > x1 and y2 > y1:
+            out.append((TASKS.index(o.kind), x1, y1, x2, y2, o.visible < min_visible))
+    return out
+
+
+def _render_chunk(args: tuple) -> list[tuple[int, dict[str, int], Boxes]]:
     out_dir, names, seed, indices, image_size, extra_tasks, presence, max_instances, min_visible, textures = args
     out = []
     for i in indices:
-        image, labels = render_scene(
+        image, labels, objects = render_labelled_scene(
             image_rng(seed, i),
             image_size,
             extra_tasks,
@@ -47,7 +71,7 @@ def _render_chunk(args: tuple) -> list[tuple[int, dict[str, int]]]:
             **textures,
         )
         image.save(Path(out_dir) / names[i], format="PNG")
-        out.append((i, labels))
+        out.append((i, labels, scene_boxes(objects, image_size, min_visible)))
     return out
 
 
@@ -70,7 +94,7 @@ def generate_road_scenes(
     texture_relatedness: float = 0.0,
     texture_presence: float = 0.5,
 ) -> Path:
-    """Write out_dir/images/scene_00000.png ... and out_dir/labels.csv; return the labels.csv path.
+    """Write out_dir/images/scene_00000.png ..., out_dir/labels.csv and the boxes; return the labels.csv path.
 
     ``labels.csv`` has the columns ``image`` (path relative to ``out_dir``), one column per task (base
     tasks, then ``extra_tasks`` attribute tasks) with ``1``, ``0`` or ``?``, and ``split`` (``train``,
@@ -80,6 +104,11 @@ def generate_road_scenes(
     ``unknown_fraction`` hides that fraction of the label cells (exactly, rounded, chosen at random with the
     seed) in the **train and val splits only**: the test split keeps every label known so evaluations stay
     honest. ``labels_full.csv`` beside it holds the same rows with every label known.
+
+    ``boxes.csv`` (a box table, :mod:`multitask.detection.box_files`) holds the base-task objects' boxes, in
+    pixels of the written images, with the same images and split (see :func:`scene_boxes`): a base label is 1
+    exactly when its class has a box that is not ``ignore``; a base label hidden in ``labels.csv`` makes that
+    class unknown in that image (its boxes left out). ``boxes_full.csv`` has every box, every class known.
 
     Image ``i`` is drawn from child ``i`` of ``numpy.random.SeedSequence(seed)``, so it does not depend on
     ``n_images``, on the order of generation or on ``workers``; the same seed gives byte-identical files.
@@ -96,7 +125,7 @@ def generate_road_scenes(
     >>> with tempfile.TemporaryDirectory() as d:
     ...     path = generate_road_scenes(d, n_images=10, image_size=16, unknown_fraction=0.3, seed=1)
     ...     sorted(p.name for p in path.parent.iterdir()), len(list((path.parent / "images").iterdir()))
-    (['images', 'labels.csv', 'labels_full.csv'], 10)
+    (['boxes.csv', 'boxes_full.csv', 'images', 'labels.csv', 'labels_full.csv'], 10)
     """
     if isinstance(n_images, bool) or int(n_images) != n_images or n_images < 1:
         raise ConfigError(f"n_images must be a positive integer, got {n_images!r}")
@@ -141,6 +170,7 @@ def generate_road_scenes(
         for a in range(0, n, chunk)
     ]
     labels: list[dict[str, int] | None] = [None] * n
+    boxes: list[Boxes] = [[] for _ in range(n)]
     bar = None
     if progress:
         from rich.progress import Progress
@@ -151,11 +181,11 @@ def generate_road_scenes(
     try:
         if n_workers == 1:
             results = map(_render_chunk, jobs)
-            _collect(results, labels, bar)
+            _collect(results, labels, boxes, bar)
         else:
             ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
             with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-                _collect(pool.map(_render_chunk, jobs), labels, bar)
+                _collect(pool.map(_render_chunk, jobs), labels, boxes, bar)
     finally:
         if bar is not None:
             bar.update(task_id, completed=n)
@@ -181,13 +211,30 @@ def generate_road_scenes(
     _write_csv(out / "labels_full.csv", header, files, table, np.zeros_like(hidden), split)
     path = out / "labels.csv"
     _write_csv(path, header, files, table, hidden, split)
+    _write_boxes(out / "boxes_full.csv", files, boxes, np.zeros((n, len(TASKS)), bool), split, image_size)
+    _write_boxes(out / "boxes.csv", files, boxes, hidden[:, : len(TASKS)], split, image_size)
     return path
 
 
-def _collect(results: Iterable[list[tuple[int, dict[str, int]]]], labels: list, bar: Progress | None) -> None:
+def _write_boxes(path: Path, files: list[str], boxes: list[Boxes], hidden: np.ndarray, split: np.ndarray,
+                 image_size: int) -> None:
+    """A box table of the scenes; classes hidden in an image are unknown there and their boxes left out."""
+    from multitask.detection.boxes import BoxTable, write_box_table
+
+    kept = [[b for b in scene if not hidden[i, b[0]]] for i, scene in enumerate(boxes)]
+    table = BoxTable.from_arrays(
+        list(TASKS), files, boxes=[[b[1:5] for b in scene] for scene in kept],
+        labels=[[b[0] for b in scene] for scene in kept], ignore=[[b[5] for b in scene] for scene in kept],
+        known=~hidden, split=np.asarray(split, dtype=str), sizes=np.full((len(files), 2), float(image_size)))
+    write_box_table(table, path)
+
+
+def _collect(results: Iterable[list[tuple[int, dict[str, int], Boxes]]], labels: list, boxes: list,
+             bar: Progress | None) -> None:
     for chunk in results:
-        for i, lab in chunk:
+        for i, lab, scene in chunk:
             labels[i] = lab
+            boxes[i] = scene
         if bar is not None:
             bar.advance(bar.task_ids[0], len(chunk))
 
