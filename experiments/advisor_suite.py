@@ -275,6 +275,12 @@ def write_doc(rows: list[dict[str, Any]], seconds: float | None) -> None:
              "Each setting: `multitask advise` as shipped (evidence on, probe 200 steps, one thread) on the training "
              "split, against a full `compare` with 3 seeds at the same recipe. A tie is a separate − shared interval "
              "that contains 0. Parts fixed before any run (`PART` in the script).", ""]
+    if len(rows) < len(SETTINGS):
+        lines += [f"**Partial: {len(rows)} of {len(SETTINGS)} settings measured so far** (the run continues with "
+                  "`--reuse`); no target is judged until the held-out part is complete.", ""]
+    lines += ["Seen during development: " + ", ".join(SEEN) + " (held-out at first; the first evidence budget, a "
+              "fifth of the epochs, made a confident wrong call on f_unrelated8_narrow; the budget is now half the "
+              "epochs and both settings moved to the tuning part, two new settings took their place).", ""]
     for part in ("tuning", "held-out"):
         mine = [r for r in rows if r["part"] == part]
         if not mine:
