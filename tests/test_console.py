@@ -277,9 +277,9 @@ def test_progress_bar_and_log_count_epochs_from_one(caplog: pytest.LogCaptureFix
     import logging
     from types import SimpleNamespace
 
-    from multitask.training import ProgressLog, _progress_bar
+    from multitask.trainer import ProgressLog, progress_bar
 
-    bar = _progress_bar()
+    bar = progress_bar()
     bar._trainer = SimpleNamespace(max_epochs=3)
     assert bar._get_train_description(0).strip() == "Epoch 1/3"  # Lightning's own bar says "Epoch 0"
     trainer = SimpleNamespace(global_rank=0, current_epoch=0, max_epochs=3, callback_metrics={})

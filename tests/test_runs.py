@@ -95,15 +95,15 @@ def test_torchmetrics_validation_map_equals_the_sklearn_metrics() -> None:
 def test_progress_is_logged_when_there_is_no_terminal(tmp_path: Path, tiny_features: Path,
                                                       caplog: pytest.LogCaptureFixture,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import multitask.training as training
+    import multitask.trainer as trainer_module
 
-    monkeypatch.setattr(training.ProgressLog, "__init__",
+    monkeypatch.setattr(trainer_module.ProgressLog, "__init__",
                         lambda self, label="", every=0.0: (setattr(self, "label", label), setattr(self, "every", 0.0),
                                                            setattr(self, "start", time.perf_counter()),
                                                            setattr(self, "last", 0.0))[0])
-    with caplog.at_level(logging.INFO, logger="multitask.training"):
+    with caplog.at_level(logging.INFO, logger="multitask.trainer"):
         train_run(feature_config(tmp_path, tiny_features, name="log"), report=False)
-    lines = [r.getMessage() for r in caplog.records if r.name == "multitask.training"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "multitask.trainer"]
     steps = [line for line in lines if " step " in line]
     ends = [line for line in lines if "val_map=" in line]
     assert steps and steps[0].startswith("epoch 1/2 step ") and " loss " in steps[0]

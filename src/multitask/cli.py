@@ -731,7 +731,7 @@ def run_cli(args: list[str] | None = None) -> int:
             console.print("[red]error:[/red]", escape(error.format_message()), soft_wrap=True)
         return EXIT_USER
     except UserError as error:
-        from multitask.training import TrainingInterrupted
+        from multitask.errors import TrainingInterrupted
 
         console.print("[red]error:[/red]", escape(" ".join(str(error).split("\n"))), soft_wrap=True)
         return EXIT_INTERRUPTED if isinstance(error, TrainingInterrupted) else EXIT_USER

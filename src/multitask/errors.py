@@ -72,6 +72,11 @@ class RunDirError(UserError):
     """
 
 
+class TrainingInterrupted(UserError):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM; the last finished epoch's checkpoint is kept and the run
+    can be resumed (the message says how)."""
+
+
 class UnknownNameError(ConfigError, KeyError):
     """A name looked up in a registry (trunk, sharing, weighting) that is not there; also a KeyError, as a missing
     mapping key is.

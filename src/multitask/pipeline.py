@@ -26,28 +26,23 @@ import torch
 from multitask.checks import check_options
 from multitask.config import DataConfig, RunConfig, load_config
 from multitask.data.datamodule import feature_statistics, make_dataset
-from multitask.distributed import announce_run_dir, is_global_zero
+from multitask.distributed import is_global_zero
 from multitask.errors import ConfigError, RunDirError, UserError
 from multitask.files import atomic_write_text, atomic_write_with
 from multitask.inference import predict_proba, time_inference
 from multitask.metrics import choose_thresholds, macro_average, task_metrics
 from multitask.model_choice import fit_choosing
 from multitask.models.network import MultiTaskNetwork, build_network, count_parameters
+from multitask.run_lifecycle import begin_resume, begin_run, recorded
 from multitask.runs import (
     Run,
-    last_checkpoint,
     load_shared_weights,
-    new_run_dir,
-    provenance,
     read_status,
-    resume_hint,
     save_run,
-    utc_now,
-    write_json,
     write_status,
 )
 from multitask.tables import LabelTable, read_data
-from multitask.training import TrainingInterrupted, loss_tensors
+from multitask.training import loss_tensors
 from multitask.unknown.base import check_trainable_for
 from multitask.weighting import build_weighting
 
@@ -148,19 +143,8 @@ def train_run(config: RunConfig, table: LabelTable | None = None, *, run_dir: Pa
         return train_detection_run(config, table, run_dir=run_dir, label=label, quiet=quiet,  # type: ignore
                                    report=report)
     prepared = prepare_run(config, table)
-    stem = Path(config.data.path).stem if config.data.path else "run"
-    if run_dir is None:
-        run_dir = new_run_dir(config, default_stem=stem)
-    elif is_global_zero():
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UserError(f"cannot create run directory {run_dir}: {error.strerror or error}") from None
+    run_dir = begin_run(config, run_dir, default_stem="run")
     if is_global_zero():
-        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
-        write_json(run_dir / "provenance.json", provenance(config))
-        write_status(run_dir, "running", started=utc_now(),
-                     resumed=[])
         if prepared.table.skipped:
             atomic_write_text(run_dir / "skipped_inputs.txt", "\n".join(prepared.table.skipped) + "\n")
         if prepared.hidden is not None:
@@ -193,42 +177,16 @@ def resume_run(path: str | Path, table: LabelTable | None = None, *, label: str 
 
         return resume_detection_run(path, config, table, label=label, quiet=quiet, report=report)  # type: ignore
     prepared = prepare_run(config, table)
-    checkpoint = last_checkpoint(path)
-    if checkpoint is None:  # killed before the first epoch ended: start over, keeping nothing stale
-        for stale in (path / "logs" / "metrics.csv", path / "checkpoints" / "best.ckpt"):
-            stale.unlink(missing_ok=True)
-    if is_global_zero():
-        resumed = [*((status or {}).get("resumed") or []), utc_now()]
-        write_status(path, "running", resumed=resumed)
-        log.info("resuming %s from %s", path, checkpoint or "the start (no finished epoch)")
+    checkpoint = begin_resume(path)
     return _train_in(path, prepared, label=label, quiet=quiet, report=report, resume_from=checkpoint)
 
 
 def _train_in(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, report: bool,
               resume_from: Path | None) -> Run:
     """Train and evaluate in a reserved run directory, keeping status.json true to what happened."""
-    announce_run_dir(run_dir)
-    writer = is_global_zero()
-
-    def record(status: str, error: str) -> None:  # best effort: the disk may be what failed
-        if writer:
-            try:
-                write_status(run_dir, status, error=error)
-            except (UserError, OSError) as failure:
-                log.warning("could not record status %s in %s: %s", status, run_dir, failure)
-
-    try:
-        run = _fit_and_save(run_dir, prepared, label=label, quiet=quiet, report=report, resume_from=resume_from)
-    except (TrainingInterrupted, KeyboardInterrupt) as error:
-        message = str(error) if isinstance(error, TrainingInterrupted) else f"{run_dir}: training interrupted"
-        record("interrupted", message)
-        raise TrainingInterrupted(f"{message}; {resume_hint(run_dir)}") from None
-    except BaseException as error:
-        record("failed", str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
-        raise
-    if writer:
-        write_status(run_dir, "finished", epochs_done=run.metrics.get("epochs"))
-    return run
+    return recorded(run_dir, lambda: _fit_and_save(run_dir, prepared, label=label, quiet=quiet, report=report,
+                                                   resume_from=resume_from),
+                    epochs_done=lambda run: run.metrics.get("epochs"))
 
 
 def _fit_and_save(run_dir: Path, prepared: Prepared, *, label: str, quiet: bool, report: bool,

@@ -1,31 +1,21 @@
-"""Training with Lightning: the LightningModule (loss, weighting, optimiser) and the Trainer assembly.
+"""Training on a label table with Lightning: the LightningModule (masked loss, weighting, unknown-label strategy,
+freezing, validation mAP) and :func:`fit`, which runs it with the project's Trainer (:mod:`multitask.trainer`).
 
-The network itself (:class:`multitask.models.MultiTaskNetwork`) knows nothing of the loop; this module owns
-the masked loss, the weighting method, the schedule, freezing, early stopping and the best checkpoint.
+The network itself (:class:`multitask.models.MultiTaskNetwork`) knows nothing of the loop; the optimiser and its
+schedule are :mod:`multitask.optimization`'s, the Trainer's callbacks and checkpoints :mod:`multitask.trainer`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import random
-import signal
-import sys
-import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import Metric
@@ -34,11 +24,12 @@ from torchmetrics.classification import BinaryAveragePrecision, MultilabelAverag
 from multitask.best_epoch import BestEpochRule, scaled_patience
 from multitask.config import LossConfig, ModelConfig, RunConfig, TrainConfig
 from multitask.data.datamodule import MultiTaskDataModule
-from multitask.errors import ConfigError, UserError
-from multitask.files import atomic_write_with
+from multitask.errors import ConfigError
 from multitask.losses import per_task_losses, pos_weight_from_counts
 from multitask.models.network import MultiTaskNetwork, build_network
+from multitask.optimization import recipe_optimizer
 from multitask.tables import LabelTable
+from multitask.trainer import epoch_of_score, run_trainer
 from multitask.unknown import UNKNOWNS, build_unknown
 from multitask.weighting import Weighting, build_weighting
 
@@ -274,35 +265,8 @@ class MultiTaskModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> dict:
-        cfg = self.train_config
-        groups: dict[str, list[torch.nn.Parameter]] = {"trunk_decay": [], "trunk_no_decay": [],
-                                                        "decay": [], "no_decay": []}
-        trunk_ids = {id(p) for p in self.network.shared_parameters()}
-        for parameter in self.parameters():
-            prefix = "trunk_" if id(parameter) in trunk_ids else ""
-            groups[prefix + ("decay" if parameter.dim() > 1 else "no_decay")].append(parameter)
-        param_groups = [
-            {"params": params, "lr": cfg.lr * (cfg.trunk_lr_scale if name.startswith("trunk") else 1.0),
-             "weight_decay": cfg.weight_decay if name in ("trunk_decay", "decay") else 0.0}
-            for name, params in groups.items() if params
-        ]
-        optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr)
-        if cfg.scheduler == "none" and cfg.warmup_epochs == 0:
-            return {"optimizer": optimizer}
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        steps_per_epoch = max(total // max(self.trainer.max_epochs or 1, 1), 1)
-        warmup = int(cfg.warmup_epochs * steps_per_epoch)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if cfg.scheduler == "none":
-                return 1.0
-            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-            return 0.5 * (1 + math.cos(math.pi * progress))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return recipe_optimizer(self.parameters(), self.network.shared_parameters(), self.train_config,
+                                self.trainer.estimated_stepping_batches, self.trainer.max_epochs or 1)
 
 
 class ValidationCounts(Metric):
@@ -351,104 +315,6 @@ def _generators(module: torch.nn.Module) -> list[tuple[str, torch.Generator]]:
             for name, value in vars(child).items() if isinstance(value, torch.Generator)]
 
 
-class ProgressLog(Callback):
-    """Progress as log records when no progress bar is shown (logs, CI, pipes): a line every `every` seconds
-    of work (steps done / total, loss, elapsed) and one per epoch; epochs counted from 1, as in the bar."""
-
-    def __init__(self, label: str = "", every: float = 5.0) -> None:
-        self.label, self.every = label, every
-        self.start = self.last = time.perf_counter()
-
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.start = self.last = time.perf_counter()
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: object, batch: object,
-                           batch_index: int) -> None:
-        now = time.perf_counter()
-        if trainer.global_rank != 0 or now - self.last < self.every:
-            return
-        self.last = now
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        text = f" loss {float(loss):.4f}" if isinstance(loss, Tensor) else ""
-        log.info("%sepoch %d/%d step %d/%d%s (%.0fs)", self.label, trainer.current_epoch + 1, trainer.max_epochs,
-                 batch_index + 1, trainer.num_training_batches, text, now - self.start)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.global_rank != 0:
-            return
-        metrics = trainer.callback_metrics
-        parts = [f"{k}={float(metrics[k]):.4f}" for k in ("train_loss", "val_loss", "val_map") if k in metrics]
-        log.info("%sepoch %d/%d %s (%.0fs)", self.label, trainer.current_epoch + 1, trainer.max_epochs,
-                 " ".join(parts), time.perf_counter() - self.start)
-        self.last = time.perf_counter()
-
-
-def _progress_bar() -> Callback:
-    """Lightning's Rich progress bar, counting epochs from 1 like the log records ("Epoch 1/20")."""
-    from lightning.pytorch.callbacks import RichProgressBar
-
-    class Bar(RichProgressBar):
-        def _get_train_description(self, current_epoch: int) -> str:
-            text = f"Epoch {current_epoch + 1}" + (f"/{self.trainer.max_epochs}" if self.trainer.max_epochs else "")
-            return f"{text:{len(self.validation_description)}}"
-
-    return Bar(leave=False)
-
-
-class History(Callback):
-    """The epoch-level metrics of every finished epoch (0-based ``epoch``), kept in checkpoints for resuming."""
-
-    def __init__(self) -> None:
-        self.epochs: list[dict[str, float]] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        row = {"epoch": trainer.current_epoch}
-        for key, value in trainer.callback_metrics.items():
-            number = float(value)
-            if math.isfinite(number):
-                row[key] = number
-        self.epochs = [h for h in self.epochs if h["epoch"] != row["epoch"]] + [row]
-
-    def state_dict(self) -> dict:
-        return {"epochs": [dict(h) for h in self.epochs]}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.epochs = [dict(h) for h in state_dict.get("epochs", [])]
-
-
-class RandomState(Callback):
-    """The global random generators (torch, CUDA, NumPy, Python) saved with every checkpoint and restored on
-    resume, so that dropout and augmentation continue as in an uninterrupted run."""
-
-    def state_dict(self) -> dict:
-        kind, keys, position, has_gauss, gauss = np.random.get_state()
-        return {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(gauss)],
-                "python": random.getstate()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict.get("cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-        kind, keys, position, has_gauss, gauss = state_dict["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
-        random.setstate(state_dict["python"])
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint IO, writing to a temporary file renamed into place (a process killed while
-    saving leaves the previous checkpoint), and reading without unpickling anything but tensors and plain
-    values (``weights_only=True``)."""
-
-    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options: object = None) -> None:
-        atomic_write_with(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp,
-                                                                                            storage_options))
-
-    def load_checkpoint(self, path: str | Path, map_location: object = None, weights_only: bool | None = True) -> dict:
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
-
-
 class ResumableDataModule(MultiTaskDataModule):
     """The data module, with the training shuffle generator's state in checkpoints: a resumed run draws the
     same batches in the same order as an uninterrupted one."""
@@ -475,10 +341,6 @@ class ResumableDataModule(MultiTaskDataModule):
         self._restored = state_dict.get("shuffle_generator")
 
 
-class TrainingInterrupted(UserError):
-    """Training stopped by SIGINT (Ctrl-C) or SIGTERM; the last finished epoch's checkpoint is kept."""
-
-
 @dataclass
 class FitResult:
     """What a training run produced."""
@@ -496,75 +358,6 @@ class FitResult:
     completion: object = None
     """What a label-completing strategy (self-training) completed: a
     :class:`multitask.unknown.self_training.Completion`, or None."""
-
-
-def _loggers(run_dir: Path, which: str = "tensorboard") -> list:
-    """logs/metrics.csv always (the reports read it), and TensorBoard (logs/tensorboard/) or MLflow (Lightning's
-    MLFlowLogger: experiment "multitask", run named after the run directory, at MLflow's tracking URI:
-    MLFLOW_TRACKING_URI, else MLflow's default) as `train.logger` says."""
-    from lightning.pytorch.loggers import CSVLogger
-
-    loggers: list = [CSVLogger(save_dir=str(run_dir), name="logs", version="")]
-    if which == "tensorboard":
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tensorboard"))
-    elif which == "mlflow":
-        from multitask.checks import check_logger
-
-        check_logger(which)
-        import mlflow
-        from lightning.pytorch.loggers import MLFlowLogger
-
-        loggers.append(MLFlowLogger(experiment_name="multitask", run_name=run_dir.name,
-                                    tracking_uri=mlflow.get_tracking_uri(), tags={"run_dir": str(run_dir.resolve())}))
-    return loggers
-
-
-class _DropInfo(logging.Filter):
-    """Drops Lightning's informational records (GPU available…, tips, restoring states); warnings pass."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.WARNING
-
-
-@contextmanager
-def lightning_quiet() -> Iterator[None]:
-    """For the duration of a fit only: Lightning's informational log records dropped (a filter on its rank-zero
-    loggers, removed afterwards; no logger level is changed), and the warnings known to be harmless here
-    ignored (a local ``warnings.catch_warnings``)."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
-                                                    "lightning.fabric.utilities.rank_zero")]
-    drop = _DropInfo()
-    for logger in loggers:
-        logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            for message in (".*does not have many workers.*",  # cached / in-memory data needs none
-                            ".*treespec.*",  # torch deprecation inside Lightning
-                            ".*deterministic.*",  # deterministic='warn': ops without a deterministic version
-                            ".*exists and is not empty.*",  # resuming into the run's own folders
-                            ".*positive samples.*",  # a validation task without positives (AP undefined)
-                            ".*IterableDataset.*__len__.*"):  # image shards: each worker reads its own part
-                warnings.filterwarnings("ignore", message=message)
-            yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(drop)
-
-
-LAST_CHECKPOINT = "last.ckpt"
-
-
-class EpochHook(Callback):
-    """Calls `hook(epochs_done)` on rank 0 at the end of each epoch (e.g. to update status.json)."""
-
-    def __init__(self, hook: Callable[[int], object]) -> None:
-        self.hook = hook
-
-    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
-            self.hook(trainer.current_epoch + 1)
 
 
 def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir: Path, *,
@@ -595,75 +388,24 @@ def fit(config: RunConfig, table: LabelTable, network: MultiTaskNetwork, run_dir
     monitor = cfg.monitor if has_val else "train_loss"
     watched = "val_best" if monitor == "auto" else monitor  # auto: see multitask.best_epoch
     mode = "max" if monitor in ("val_map", "auto") else "min"
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=watched, mode=mode,
-                                 save_top_k=1, enable_version_counter=False)
-    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
-                           monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
-                           enable_version_counter=False)
-    history = History()
-    callbacks: list[Callback] = [history, RandomState(), checkpoint] + ([last] if resumable else [])
     stopping = cfg.patience is not None and has_val
-    if stopping:
-        steps_per_epoch = math.ceil(int((table.split == "train").sum()) / cfg.batch_size)
-        callbacks.append(EarlyStopping(monitor=watched, mode=mode,
-                                       patience=scaled_patience(cfg.patience, cfg.patience_steps, steps_per_epoch)))
-    if on_epoch is not None:
-        callbacks.append(EpochHook(on_epoch))
-    interactive = cfg.progress and sys.stdout.isatty() and not quiet
-    if interactive:
-        callbacks.append(_progress_bar())
-    elif not quiet:
-        callbacks.append(ProgressLog(label))
-    handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    with lightning_quiet():
-        trainer = L.Trainer(
-            max_epochs=cfg.epochs,
-            min_steps=cfg.patience_steps if stopping else None,
-            accelerator=cfg.accelerator,
-            devices=cfg.devices,
-            strategy=cfg.strategy,
-            num_nodes=cfg.num_nodes,
-            precision=cfg.precision,  # type: ignore[arg-type]
-            deterministic="warn" if cfg.deterministic else False,
-            max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
-            callbacks=callbacks,
-            logger=_loggers(run_dir, cfg.logger),
-            default_root_dir=str(run_dir),
-            enable_progress_bar=interactive,
-            enable_model_summary=False,
-            log_every_n_steps=1,
-            num_sanity_val_steps=0,
-            limit_val_batches=1.0 if has_val else 0,
-            plugins=[AtomicCheckpointIO()],
-        )
-        start = time.perf_counter()
-        try:
-            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
-        except (SystemExit, SIGTERMException) as stop:  # Lightning turns Ctrl-C into SystemExit(1)
-            if isinstance(stop, SystemExit) and not trainer.interrupted:
-                raise
-            which = "SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT"
-            raise TrainingInterrupted(f"{run_dir}: training interrupted ({which}) in epoch "
-                                      f"{trainer.current_epoch + 1}/{cfg.epochs}") from None
-        finally:
-            if handler is not None:
-                signal.signal(signal.SIGINT, handler)  # Lightning leaves Ctrl-C ignored after an interrupt
-    seconds = time.perf_counter() - start
-    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
-    if best_path and best_path.exists():
-        state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
-    best_epoch = None
+    steps_per_epoch = math.ceil(int((table.split == "train").sum()) / cfg.batch_size)
+    patience = scaled_patience(cfg.patience, cfg.patience_steps, steps_per_epoch) if stopping else None
+    done = run_trainer(module, data, cfg, run_dir, watch=watched, mode=mode, has_val=has_val, label=label,
+                       quiet=quiet, resume_from=resume_from, on_epoch=on_epoch, resumable=resumable,
+                       patience=patience,
+                       min_steps=cfg.patience_steps if stopping else None,
+                       deterministic="warn" if cfg.deterministic else False)
+    done.load_best(module)
+    best_score, best_epoch = done.best_score, None
     if monitor == "auto":
         rule = module.best_rule
         best_epoch = None if rule.best_epoch is None else rule.best_epoch + 1
         best_score = None if rule.best_epoch is None else rule.best_map
-    elif best_score is not None:
-        matches = [h["epoch"] for h in history.epochs if abs(h.get(monitor, math.nan) - best_score) < 1e-9]
-        best_epoch = int(matches[0]) + 1 if matches else None
+    else:
+        best_epoch = epoch_of_score(done.history.epochs, monitor, best_score)
     module.network.cpu().eval()
-    return FitResult(network=module.network, weighting=module.weighting, train_seconds=seconds,
-                     epochs=trainer.current_epoch, best_epoch=best_epoch, best_score=best_score,
-                     checkpoint=best_path, history=history.epochs, global_zero=trainer.is_global_zero,
+    return FitResult(network=module.network, weighting=module.weighting, train_seconds=done.seconds,
+                     epochs=done.trainer.current_epoch, best_epoch=best_epoch, best_score=best_score,
+                     checkpoint=done.best_path, history=done.history.epochs, global_zero=done.trainer.is_global_zero,
                      completion=completion)

@@ -47,6 +47,7 @@ from multitask.bootstrap import Difference, paired_ap_difference, summarize
 from multitask.config import RunConfig
 from multitask.inference import predict_logits
 from multitask.losses import per_task_losses
+from multitask.optimization import schedule_factor
 from multitask.tables import LabelTable
 
 EVIDENCE_FRACTION = 0.5
@@ -295,16 +296,8 @@ def _train_network(config: RunConfig, train: LabelTable, data: ProbeData, column
         network = build_probe_network(config, len(columns), train).to(device)
         network.train()
         optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = int(cfg.warmup_epochs * per_epoch)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if cfg.scheduler == "none":
-                return 1.0
-            return 0.5 * (1 + math.cos(math.pi * min((step - warmup) / max(total - warmup, 1), 1.0)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, schedule_factor(cfg, total, int(cfg.warmup_epochs * per_epoch)))
         generator = torch.Generator().manual_seed(seed % 2**31)
         weights, pos = task_weights.to(device), None if pos_weight is None else pos_weight.to(device)
         step = 0

@@ -24,24 +24,17 @@ from multitask.detection.boxes import BoxTable, read_box_table
 from multitask.detection.model import Detector, build_detector
 from multitask.detection.predict import Detections, detect, time_detection
 from multitask.detection.training import check_weighting, fit_detector
-from multitask.distributed import announce_run_dir, is_global_zero
 from multitask.errors import ConfigError, LabelError, RunDirError, UserError
 from multitask.files import atomic_write_text, atomic_write_with
 from multitask.models.network import count_parameters
+from multitask.run_lifecycle import begin_resume, begin_run, recorded
 from multitask.runs import (
     check_finished,
-    last_checkpoint,
-    new_run_dir,
-    provenance,
     read_json,
-    read_status,
     read_weights,
-    resume_hint,
-    utc_now,
     write_json,
     write_status,
 )
-from multitask.training import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +98,7 @@ def train_detection_run(config: RunConfig, table: BoxTable | None = None, *, run
     """Read the box table (unless given), train, evaluate on val and test, save the run directory."""
     table = table if table is not None else read_boxes(config)
     detector = prepare_detector(config, table)
-    stem = Path(config.data.path).stem if config.data.path else "boxes"
-    if run_dir is None:
-        run_dir = new_run_dir(config, default_stem=stem)
-    elif is_global_zero():
-        run_dir.mkdir(parents=True, exist_ok=True)
-    if is_global_zero():
-        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
-        write_json(run_dir / "provenance.json", provenance(config))
-        write_status(run_dir, "running", started=utc_now(), resumed=[])
+    run_dir = begin_run(config, run_dir, default_stem="boxes")
     return _train_in(run_dir, config, table, detector, label=label, quiet=quiet, report=report, resume_from=None)
 
 
@@ -123,48 +108,27 @@ def resume_detection_run(path: str | Path, config: RunConfig, table: BoxTable | 
     path = Path(path)
     table = table if table is not None else read_boxes(config)
     detector = prepare_detector(config, table)
-    checkpoint = last_checkpoint(path)
-    if checkpoint is None:
-        for stale in (path / "logs" / "metrics.csv", path / "checkpoints" / "best.ckpt"):
-            stale.unlink(missing_ok=True)
-    if is_global_zero():
-        status = read_status(path) or {}
-        write_status(path, "running", resumed=[*(status.get("resumed") or []), utc_now()])
-        log.info("resuming %s from %s", path, checkpoint or "the start (no finished epoch)")
+    checkpoint = begin_resume(path)
     return _train_in(path, config, table, detector, label=label, quiet=quiet, report=report, resume_from=checkpoint)
 
 
 def _train_in(run_dir: Path, config: RunConfig, table: BoxTable, detector: Detector, *, label: str, quiet: bool,
               report: bool, resume_from: Path | None) -> DetectionRun:
-    announce_run_dir(run_dir)
-    writer = is_global_zero()
+    """Train, evaluate and save in a reserved run directory, keeping status.json true to what happened."""
 
-    def record(status: str, error: str) -> None:
-        if writer:
-            try:
-                write_status(run_dir, status, error=error)
-            except (UserError, OSError) as failure:
-                log.warning("could not record status %s in %s: %s", status, run_dir, failure)
-
-    try:
+    def work() -> DetectionRun:
         result = fit_detector(config, table, detector, run_dir, label=label, quiet=quiet, resume_from=resume_from,
                               on_epoch=lambda done: write_status(run_dir, "running", epochs_done=done))
         if not result.global_zero:
             return DetectionRun(run_dir, config, table.classes, result.detector)
         run = _evaluate_and_save(run_dir, config, table, result)
-    except (TrainingInterrupted, KeyboardInterrupt) as error:
-        message = str(error) if isinstance(error, TrainingInterrupted) else f"{run_dir}: training interrupted"
-        record("interrupted", message)
-        raise TrainingInterrupted(f"{message}; {resume_hint(run_dir)}") from None
-    except BaseException as error:
-        record("failed", str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
-        raise
-    if report:
-        from multitask.detection.report import write_detection_report
+        if report:
+            from multitask.detection.report import write_detection_report
 
-        write_detection_report(run, table)
-    write_status(run_dir, "finished", epochs_done=run.metrics.get("epochs"))
-    return run
+            write_detection_report(run, table)
+        return run
+
+    return recorded(run_dir, work, epochs_done=lambda run: run.metrics.get("epochs"))
 
 
 def save_detections(path: Path, images: tuple[str, ...], detections: list[Detections]) -> None:

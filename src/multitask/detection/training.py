@@ -1,5 +1,6 @@
 """Training a detector with Lightning: the dataset of (image, target), the data module, the LightningModule and
-the Trainer assembly (the same callbacks, checkpoints, progress and strategy plumbing as :mod:`multitask.training`).
+the Trainer from :func:`multitask.trainer.run_trainer` (the same callbacks, checkpoints, progress and strategy
+plumbing as label tables).
 
 Images are squashed to ``data.image_size`` (no crop), their boxes scaled with them; training augmentation is a
 horizontal flip (``data.hflip``) and mild colour jitter. A target holds ``boxes`` (k, 4) in the squashed image's
@@ -16,19 +17,13 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
-import threading
-import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -40,18 +35,8 @@ from multitask.data.images import read_rgb
 from multitask.detection.boxes import BoxTable
 from multitask.detection.model import Detector, build_detector
 from multitask.errors import ConfigError, LabelError
-from multitask.training import (
-    LAST_CHECKPOINT,
-    AtomicCheckpointIO,
-    EpochHook,
-    History,
-    ProgressLog,
-    RandomState,
-    TrainingInterrupted,
-    _loggers,
-    _progress_bar,
-    lightning_quiet,
-)
+from multitask.optimization import recipe_optimizer
+from multitask.trainer import epoch_of_score, run_trainer
 from multitask.weighting import Weighting, build_weighting
 
 log = logging.getLogger(__name__)
@@ -272,34 +257,9 @@ class DetectionModule(L.LightningModule):
                  sync_dist=True)  # the same value in every process (computed from the gathered detections)
 
     def configure_optimizers(self) -> dict:
-        cfg = self.train_config
-        trunk = {id(p) for p in self.detector.backbone.body.parameters()}
-        groups: dict[str, list[torch.nn.Parameter]] = {"trunk_decay": [], "trunk_no_decay": [], "decay": [],
-                                                        "no_decay": []}
-        for parameter in self.parameters():
-            if not parameter.requires_grad:
-                continue
-            prefix = "trunk_" if id(parameter) in trunk else ""
-            groups[prefix + ("decay" if parameter.dim() > 1 else "no_decay")].append(parameter)
-        param_groups = [{"params": params, "lr": cfg.lr * (cfg.trunk_lr_scale if name.startswith("trunk") else 1.0),
-                         "weight_decay": cfg.weight_decay if name in ("trunk_decay", "decay") else 0.0}
-                        for name, params in groups.items() if params]
-        optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr)
-        if cfg.scheduler == "none" and cfg.warmup_epochs == 0:
-            return {"optimizer": optimizer}
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        warmup = int(cfg.warmup_epochs * max(total // max(self.trainer.max_epochs or 1, 1), 1))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if cfg.scheduler == "none":
-                return 1.0
-            progress = (step - warmup) / max(total - warmup, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        return recipe_optimizer(trainable, self.detector.backbone.body.parameters(), self.train_config,
+                                self.trainer.estimated_stepping_batches, self.trainer.max_epochs or 1)
 
 
 @dataclass
@@ -330,58 +290,12 @@ def fit_detector(config: RunConfig, table: BoxTable, detector: Detector, run_dir
     data = DetectionDataModule(table, config.data, cfg.batch_size, seed=cfg.seed)
     has_val = bool((table.split == "val").any())
     monitor, mode = ("val_map", "max") if has_val else ("train_loss", "min")
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                                 save_top_k=1, enable_version_counter=False)
-    last = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename=LAST_CHECKPOINT.removesuffix(".ckpt"),
-                           monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
-                           enable_version_counter=False)
-    history = History()
-    callbacks: list[Callback] = [history, RandomState(), checkpoint, last]
-    if cfg.patience is not None and has_val:
-        from lightning.pytorch.callbacks import EarlyStopping
-
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
-    if on_epoch is not None:
-        callbacks.append(EpochHook(on_epoch))
-    interactive = cfg.progress and sys.stdout.isatty() and not quiet
-    if interactive:
-        callbacks.append(_progress_bar())
-    elif not quiet:
-        callbacks.append(ProgressLog(label))
-    import signal
-
-    handler = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    with lightning_quiet():
-        trainer = L.Trainer(
-            max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-            num_nodes=cfg.num_nodes, precision=cfg.precision,  # type: ignore[arg-type]
-            deterministic=False,  # FCOS's scatter ops have no deterministic CPU/GPU versions
-            max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
-            callbacks=callbacks, logger=_loggers(run_dir), default_root_dir=str(run_dir),
-            enable_progress_bar=interactive, enable_model_summary=False, log_every_n_steps=1,
-            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0, plugins=[AtomicCheckpointIO()],
-        )
-        start = time.perf_counter()
-        try:
-            trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
-        except (SystemExit, SIGTERMException) as stop:
-            if isinstance(stop, SystemExit) and not trainer.interrupted:
-                raise
-            which = "SIGTERM" if isinstance(stop, SIGTERMException) else "SIGINT"
-            raise TrainingInterrupted(f"{run_dir}: training interrupted ({which}) in epoch "
-                                      f"{trainer.current_epoch + 1}/{cfg.epochs}") from None
-        finally:
-            if handler is not None:
-                signal.signal(signal.SIGINT, handler)
-    seconds = time.perf_counter() - start
-    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
-    if best_path and best_path.exists():
-        module.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"])
-    best_score = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
-    best_epoch = None
-    if best_score is not None:
-        matches = [h["epoch"] for h in history.epochs if abs(h.get(monitor, math.nan) - best_score) < 1e-9]
-        best_epoch = int(matches[0]) + 1 if matches else None
+    done = run_trainer(module, data, cfg, run_dir, watch=monitor, mode=mode, has_val=has_val, label=label,
+                       quiet=quiet, resume_from=resume_from, on_epoch=on_epoch,
+                       patience=cfg.patience if has_val else None,
+                       deterministic=False)  # FCOS's scatter ops have no deterministic CPU/GPU versions
+    done.load_best(module)
+    best_epoch = epoch_of_score(done.history.epochs, monitor, done.best_score)
     module.detector.cpu().eval()
-    return DetectionFit(module.detector, seconds, trainer.current_epoch, best_epoch, best_score, history.epochs,
-                        trainer.is_global_zero)
+    return DetectionFit(module.detector, done.seconds, done.trainer.current_epoch, best_epoch, done.best_score,
+                        done.history.epochs, done.trainer.is_global_zero)
