@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, SHARED, markdown_table, write_section  # noqa: E402
+from common import SHARED, add_grid_options, markdown_table, write_section  # noqa: E402
 
 DATA = SHARED / "data" / "roadsign"
 WEIGHTS = SHARED / "models" / "mobilenet_v2-b0353104.pth"
@@ -40,10 +40,8 @@ def parse() -> argparse.Namespace:
                         "no validation, the last epoch is kept: saves time on a busy CPU)")
     parser.add_argument("--fractions", default="0.5", help="unknown fractions, in the order they are run "
                         "(e.g. 0.5,0.3)")
-    parser.add_argument("--n-boot", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1)
+    add_grid_options(parser, "bench-detection", n_boot=100)
     parser.add_argument("--timing-repeats", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-detection")
     parser.add_argument("--reuse", action="store_true", help="reuse finished cells and runs")
     parser.add_argument("--smoke", action="store_true", help="write nothing to docs")
     parser.add_argument("--limit", type=int, default=None, help="smoke runs: the first N images of each split")

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, SHARED, markdown_table, write_section  # noqa: E402
+from common import ROOT, SHARED, add_grid_options, markdown_table, write_section  # noqa: E402
 
 PRIORITY = ["rps:0.5", "single_positive", "rps:0.1", "rps:0.9", "rps:0.3", "rps:0.7", "fpc:32"]
 RPS = ["rps:0.1", "rps:0.3", "rps:0.5", "rps:0.7", "rps:0.9"]
@@ -422,9 +422,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--image-size", type=int, default=160)
-    parser.add_argument("--n-boot", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-partial")
+    add_grid_options(parser, "bench-partial", n_boot=500)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 epochs, yeast + generated")
     parser.add_argument("--report-only", action="store_true", help="tables from the finished cells only")
     parser.add_argument("--timing", action="store_true", help="measure the step time of every strategy (and stop)")

@@ -1,6 +1,7 @@
-"""Shared fixtures: tiny generated data sets, written once per test session."""
+"""Shared fixtures: tiny generated data sets, written once per test session, and one torch thread for a test."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # Several test workers share the cores: one thread each avoids oversubscription, which slows
     # small torch operations down by orders of magnitude on a busy machine.
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread during the test, the previous count restored after (a module asks for it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): the networks in tests are tiny, so extra
+    intra-op threads only add synchronisation, and on a loaded 2-core machine spinning OpenMP threads make small
+    operations orders of magnitude slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

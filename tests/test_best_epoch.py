@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from multitask.best_epoch import BestEpochRule, scaled_patience
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def kept(maps: list[float], losses: list[float], tolerance: float = 0.01) -> int | None:

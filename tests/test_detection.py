@@ -17,13 +17,11 @@ from multitask.errors import ConfigError
 SIZE = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: small operations on a shared CPU are far faster without OpenMP oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_tests_run_on_one_torch_thread() -> None:
+    assert torch.get_num_threads() == 1  # the conftest fixture asked for by pytestmark
 
 
 def tiny_detector(n_classes: int = 3, seed: int = 0):

@@ -16,12 +16,7 @@ COMMON = {"hidden": (16,), "epochs": 10, "lr": 0.02, "validation_fraction": 0.3,
           "batch_size": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_decide_keeps_the_mlp_only_on_evidence() -> None:

@@ -7,7 +7,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import average_precision_score, make_scorer
@@ -24,14 +23,7 @@ from multitask.sklearn import EXPECTED_FAILED_CHECKS, MultiTaskClassifier
 TINY = {"hidden": (8,), "epochs": 3, "lr": 0.05}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The networks here are tiny: extra intra-op threads only add synchronisation (and on a loaded 2-core
-    machine, spinning OpenMP threads make each step ~1000x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_problem(n: int = 200, d: int = 5, t: int = 3, unknown: float = 0.3, seed: int = 0):

@@ -63,6 +63,23 @@ def _records(data: dict[str, Any], key: str, fields: tuple[str, ...], path: Path
     return records
 
 
+def _names_by_id(records: list[dict[str, Any]], key: str, id_label: str, field: str, name_label: str,
+                 path: Path) -> dict[Any, str]:
+    """{record id: its `field` as text} of the `key` records; a repeated id or name is a LabelError (the message
+    says "duplicate <id_label>" or "duplicate <name_label>")."""
+    names: dict[Any, str] = {}
+    seen: set[str] = set()
+    for record in records:
+        record_id, name = record["id"], str(record[field])
+        if record_id in names:
+            raise LabelError(f"duplicate {id_label} in {key!r}", file=path, column="id", value=record_id)
+        if name in seen:
+            raise LabelError(f"duplicate {name_label} in {key!r}", file=path, column=field, value=name)
+        names[record_id] = name
+        seen.add(name)
+    return names
+
+
 def parse_coco(path: str | Path) -> CocoFile:
     """Read and check a COCO instances JSON: malformed JSON, missing lists or fields, duplicate image ids, file
     names or category ids / names, and annotations of unlisted images or categories raise
@@ -84,27 +101,8 @@ def parse_coco(path: str | Path) -> CocoFile:
     categories = _records(data, "categories", ("id", "name"), path)
     annotations = _records(data, "annotations", ("image_id", "category_id"), path)
 
-    file_names: dict[Any, str] = {}
-    seen_names: set[str] = set()
-    for image in images:
-        image_id, name = image["id"], str(image["file_name"])
-        if image_id in file_names:
-            raise LabelError("duplicate image id in 'images'", file=path, column="id", value=image_id)
-        if name in seen_names:
-            raise LabelError("duplicate file_name in 'images'", file=path, column="file_name", value=name)
-        file_names[image_id] = name
-        seen_names.add(name)
-
-    category_names: dict[Any, str] = {}
-    known_names: set[str] = set()
-    for category in categories:
-        category_id, name = category["id"], str(category["name"])
-        if category_id in category_names:
-            raise LabelError("duplicate category id in 'categories'", file=path, column="id", value=category_id)
-        if name in known_names:
-            raise LabelError("duplicate category name in 'categories'", file=path, column="name", value=name)
-        category_names[category_id] = name
-        known_names.add(name)
+    file_names = _names_by_id(images, "images", "image id", "file_name", "file_name", path)
+    category_names = _names_by_id(categories, "categories", "category id", "name", "category name", path)
 
     for i, annotation in enumerate(annotations):
         where = f"annotations[{i}] (id {annotation.get('id', '?')})"

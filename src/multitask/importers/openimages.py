@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from multitask.detection.boxes import BoxTable
 from multitask.errors import LabelError
-from multitask.tables.reader import Role, read_table
+from multitask.tables.reader import RawTable, Role, read_table
 from multitask.tables.splits import seeded_split
 
 IMAGE_SUFFIX = ".jpg"
@@ -121,6 +121,48 @@ def _choose(mids_seen: list[str], descriptions: dict[str, str] | None, wanted: l
     return chosen, names
 
 
+def _inputs(file: str | Path, classes: Iterable[str] | None, class_descriptions_csv: str | Path | None
+            ) -> tuple[Path, list[str] | None, dict[str, str] | None]:
+    """(the file's path, the checked ``classes``, the class descriptions or None): what both importers start from."""
+    from multitask.importers import check_classes
+
+    path = Path(file)
+    wanted = check_classes(classes, file=path)
+    return path, wanted, read_class_descriptions(class_descriptions_csv) if class_descriptions_csv else None
+
+
+def _require_columns(names: list[str], required: tuple[str, ...], what: str, path: Path) -> None:
+    """A LabelError (line 1) when the header `names` lacks a `required` column.
+
+    >>> _require_columns(["ImageID", "Source"], _REQUIRED, "labels", Path("l.csv"))
+    Traceback (most recent call last):
+    multitask.errors.LabelError: l.csv, line 1: labels CSV lacks column(s) ['LabelName', 'Confidence']; header ...
+    """
+    missing = [column for column in required if column not in names]
+    if missing:
+        raise LabelError(f"{what} CSV lacks column(s) {missing}; header is {names}", file=path, line=1)
+
+
+def _check_not_empty(raw: RawTable, image_ids: np.ndarray, mids: np.ndarray, path: Path) -> None:
+    """A LabelError at the first empty ImageID, else at the first empty LabelName."""
+    for column, values in (("ImageID", image_ids), ("LabelName", mids)):
+        empty = values == ""
+        if empty.any():
+            raise LabelError(f"empty {column}", file=path, line=raw.line(int(empty.argmax())), column=column)
+
+
+def _check_described(raw: RawTable, mids: np.ndarray, descriptions: dict[str, str] | None,
+                     class_descriptions_csv: str | Path | None, path: Path) -> None:
+    """With descriptions, a LabelError at the first LabelName they do not list."""
+    if descriptions is None:
+        return
+    unknown = ~pd.Series(mids).isin(list(descriptions)).to_numpy()
+    if unknown.any():
+        row = int(unknown.argmax())
+        raise LabelError(f"LabelName not in {class_descriptions_csv}", file=path, line=raw.line(row),
+                         column="LabelName", value=mids[row])
+
+
 def import_openimages(
     labels_csv: str | Path,
     class_descriptions_csv: str | Path | None = None,
@@ -134,36 +176,22 @@ def import_openimages(
     unlisted classes are skipped (their images still get a row). By default: every class in the file, with
     columns sorted by name. Rows are all images of the file, sorted.
     """
-    from multitask.importers import check_classes
-
-    path = Path(labels_csv)
-    wanted = check_classes(classes, file=path)
-    descriptions = read_class_descriptions(class_descriptions_csv) if class_descriptions_csv else None
+    path, wanted, descriptions = _inputs(labels_csv, classes, class_descriptions_csv)
 
     def plan(names: list[str], _: object) -> dict[str, Role]:
-        missing = [column for column in _REQUIRED if column not in names]
-        if missing:
-            raise LabelError(f"labels CSV lacks column(s) {missing}; header is {names}", file=path, line=1)
+        _require_columns(names, _REQUIRED, "labels", path)
         return {name: "text" if name in _REQUIRED else "skip" for name in names}
 
     raw = read_table(path, plan)  # the one reader: streamed, vectorised, lines found on demand
     image_ids, mids, raw_confidence = (_stripped(raw.column(name)) for name in _REQUIRED)
-    for column, values, what in (("ImageID", image_ids, "empty ImageID"), ("LabelName", mids, "empty LabelName")):
-        empty = values == ""
-        if empty.any():
-            raise LabelError(what, file=path, line=raw.line(int(empty.argmax())), column=column)
+    _check_not_empty(raw, image_ids, mids, path)
     value = pd.Series(raw_confidence).map(_CONFIDENCE).to_numpy(dtype=object)
     bad = pd.isna(value)
     if bad.any():
         row = int(bad.argmax())
         raise LabelError("Confidence must be 1 (present) or 0 (absent)", file=path, line=raw.line(row),
                          column="Confidence", value=raw_confidence[row])
-    if descriptions is not None:
-        unknown = ~pd.Series(mids).isin(list(descriptions)).to_numpy()
-        if unknown.any():
-            row = int(unknown.argmax())
-            raise LabelError(f"LabelName not in {class_descriptions_csv}", file=path, line=raw.line(row),
-                             column="LabelName", value=mids[row])
+    _check_described(raw, mids, descriptions, class_descriptions_csv, path)
     records = pd.DataFrame({"image": image_ids, "mid": mids, "value": value})
     distinct = records.drop_duplicates(["image", "mid", "value"])
     clash = distinct.duplicated(["image", "mid"])
@@ -222,16 +250,11 @@ def import_openimages_boxes(
     seeded.
     """
     from multitask.detection.box_files import image_sizes, splits_of
-    from multitask.importers import check_classes
 
-    path = Path(boxes_csv)
-    wanted = check_classes(classes, file=path)
-    descriptions = read_class_descriptions(class_descriptions_csv) if class_descriptions_csv else None
+    path, wanted, descriptions = _inputs(boxes_csv, classes, class_descriptions_csv)
 
     def plan(names: list[str], _: object) -> dict[str, Role]:
-        missing = [column for column in _BOX_COLUMNS if column not in names]
-        if missing:
-            raise LabelError(f"boxes CSV lacks column(s) {missing}; header is {names}", file=path, line=1)
+        _require_columns(names, _BOX_COLUMNS, "boxes", path)
         roles: dict[str, Role] = {name: "skip" for name in names}
         roles.update({"ImageID": "text", "LabelName": "text"})
         roles.update({name: "numbers" for name in _BOX_COLUMNS[2:]})
@@ -241,10 +264,7 @@ def import_openimages_boxes(
 
     raw = read_table(path, plan, minus_one_unknown=True)
     image_ids, mids = _stripped(raw.column("ImageID")), _stripped(raw.column("LabelName"))
-    for column, values in (("ImageID", image_ids), ("LabelName", mids)):
-        empty = values == ""
-        if empty.any():
-            raise LabelError(f"empty {column}", file=path, line=raw.line(int(empty.argmax())), column=column)
+    _check_not_empty(raw, image_ids, mids, path)
     coords = {}
     for name in _BOX_COLUMNS[2:]:
         values = raw.column(name)
@@ -262,12 +282,7 @@ def import_openimages_boxes(
             raise LabelError("missing coordinate", file=path, line=raw.line(row), column=name)
         coords[name] = values.to_numpy().astype(np.float64)
     group = raw.label_column("IsGroupOf") == 1 if "IsGroupOf" in raw.labels else np.zeros(raw.n_rows, bool)
-    if descriptions is not None:
-        unknown = ~pd.Series(mids).isin(list(descriptions)).to_numpy()
-        if unknown.any():
-            row = int(unknown.argmax())
-            raise LabelError(f"LabelName not in {class_descriptions_csv}", file=path, line=raw.line(row),
-                             column="LabelName", value=mids[row])
+    _check_described(raw, mids, descriptions, class_descriptions_csv, path)
     chosen, names = _choose(sorted(set(mids)), descriptions, wanted, path, class_descriptions_csv)
     class_names = [names[mid] for mid in chosen]
     column_of = {mid: k for k, mid in enumerate(chosen)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 import numpy as np
 from PIL import Image
@@ -324,48 +325,65 @@ def finish(image: Image.Image, rng: np.random.Generator, image_size: int) -> Ima
     return Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
+class SceneOptions(TypedDict, total=False):
+    """The keyword options of one scene (:func:`render_scene`, :func:`render_labelled_scene`); a missing one
+    takes its :data:`SCENE_DEFAULTS` value. What is drawn: ``presence``, ``max_instances``, ``texture_tasks`` and
+    ``texture_presence`` (see :func:`render_scene_objects`); how it is labelled: ``min_visible`` and
+    ``texture_relatedness`` (see :func:`~multitask.data.generators.tasks.scene_labels`)."""
+
+    presence: float | Mapping[str, float]
+    max_instances: int
+    min_visible: float
+    texture_tasks: int
+    texture_relatedness: float
+    texture_presence: float
+
+
+SCENE_DEFAULTS: SceneOptions = {"presence": 0.4, "max_instances": 3, "min_visible": 0.4, "texture_tasks": 0,
+                                "texture_relatedness": 0.0, "texture_presence": 0.5}
+
+
+def scene_options(options: Mapping[str, object]) -> SceneOptions:
+    """`options` over :data:`SCENE_DEFAULTS`; a name that is not a scene option is a TypeError, like a wrong
+    keyword argument.
+
+    >>> options = scene_options({"presence": 0.7})
+    >>> options["presence"], options["max_instances"]
+    (0.7, 3)
+    >>> scene_options({"colour": 1})
+    Traceback (most recent call last):
+    TypeError: got an unexpected keyword argument 'colour'
+    """
+    for name in options:
+        if name not in SCENE_DEFAULTS:
+            raise TypeError(f"got an unexpected keyword argument {name!r}")
+    return {**SCENE_DEFAULTS, **options}  # type: ignore[typeddict-item]
+
+
 def render_scene(
-    rng: np.random.Generator,
-    image_size: int = 64,
-    extra_tasks: int = 0,
-    *,
-    presence: float | Mapping[str, float] = 0.4,
-    max_instances: int = 3,
-    min_visible: float = 0.4,
-    texture_tasks: int = 0,
-    texture_relatedness: float = 0.0,
-    texture_presence: float = 0.5,
+    rng: np.random.Generator, image_size: int = 64, extra_tasks: int = 0, **options: Unpack[SceneOptions]
 ) -> tuple[Image.Image, dict[str, int]]:
     """Draw one scene; return the RGB image and its labels {task: 0/1} for base + extra tasks, then
     ``texture_tasks`` texture tasks (see :func:`~multitask.data.generators.textures.texture_weights`).
 
     An object counts only when at least ``min_visible`` of it is visible (see :mod:`multitask.data.generators`).
+    The options and their defaults: :class:`SceneOptions`.
 
     >>> image, labels = render_scene(np.random.default_rng(0), image_size=32, extra_tasks=2)
     >>> image.size, image.mode, list(labels)
     ((32, 32), 'RGB', ['pedestrian', 'car', 'stop_sign', 'traffic_light', 'pedestrian_left', 'car_left'])
     """
-    image, labels, _ = render_labelled_scene(rng, image_size, extra_tasks, presence=presence,
-                                             max_instances=max_instances, min_visible=min_visible,
-                                             texture_tasks=texture_tasks, texture_relatedness=texture_relatedness,
-                                             texture_presence=texture_presence)
+    image, labels, _ = render_labelled_scene(rng, image_size, extra_tasks, **options)
     return image, labels
 
 
 def render_labelled_scene(
-    rng: np.random.Generator,
-    image_size: int = 64,
-    extra_tasks: int = 0,
-    *,
-    presence: float | Mapping[str, float] = 0.4,
-    max_instances: int = 3,
-    min_visible: float = 0.4,
-    texture_tasks: int = 0,
-    texture_relatedness: float = 0.0,
-    texture_presence: float = 0.5,
+    rng: np.random.Generator, image_size: int = 64, extra_tasks: int = 0, **options: Unpack[SceneOptions]
 ) -> tuple[Image.Image, dict[str, int], list[SceneObject]]:
     """:func:`render_scene` that also returns every object drawn (for its boxes); the same image and labels."""
+    o = scene_options(options)
     extra_specs(extra_tasks)  # validate before drawing
-    image, drawn = render_scene_objects(rng, image_size, presence=presence, max_instances=max_instances,
-                                        texture_tasks=texture_tasks, texture_presence=texture_presence)
-    return image, scene_labels(drawn, extra_tasks, min_visible, texture_tasks, texture_relatedness), drawn
+    image, drawn = render_scene_objects(rng, image_size, presence=o["presence"], max_instances=o["max_instances"],
+                                        texture_tasks=o["texture_tasks"], texture_presence=o["texture_presence"])
+    labels = scene_labels(drawn, extra_tasks, o["min_visible"], o["texture_tasks"], o["texture_relatedness"])
+    return image, labels, drawn
