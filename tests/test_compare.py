@@ -1,5 +1,6 @@
 """Comparisons: approaches on the same rows, seeds, groups, and bootstrap intervals against sklearn."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,19 @@ def test_bootstrap_interval_detects_a_real_difference_and_not_a_null_one() -> No
     assert better.significant and better.mean > 0.1
     _, same = paired_ap_difference(y, good, good + 1e-9 * rng.normal(size=(3, 300)), n_boot=500)
     assert not same.significant and abs(same.mean) < 1e-3
+
+
+def test_bootstrap_leaves_out_resamples_without_a_positive_quietly() -> None:
+    rng = np.random.default_rng(2)
+    y = np.zeros(8, dtype=int)
+    y[0] = 1  # one positive: about a third of the resamples draw none
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Mean of empty slice"
+        samples, difference = paired_ap_difference(y, rng.random((3, 8)), rng.random((3, 8)), n_boot=300)
+    drawn_none = np.isnan(samples)
+    assert 0.2 < drawn_none.mean() < 0.5  # (7/8)^8 ≈ 0.34
+    finite = samples[~drawn_none]
+    assert difference.low == pytest.approx(np.percentile(finite, 2.5))
 
 
 def config_for(tmp_path: Path, data: Path, epochs: int = 2) -> object:

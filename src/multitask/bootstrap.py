@@ -71,7 +71,10 @@ def paired_ap_difference(y: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarr
     seed_draws = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
     per_seed = np.stack([weighted_average_precision(y, scores_b[s], counts)
                          - weighted_average_precision(y, scores_a[s], counts) for s in range(n_seeds)], axis=1)
-    samples = np.nanmean(np.take_along_axis(per_seed, seed_draws, axis=1), axis=1)
+    drawn = np.take_along_axis(per_seed, seed_draws, axis=1)
+    finite = np.isfinite(drawn)  # a resample without a positive has no AP: NaN, left out of the summary
+    with np.errstate(invalid="ignore", divide="ignore"):
+        samples = np.where(finite, drawn, 0.0).sum(axis=1) / finite.sum(axis=1)
     point = float(np.mean([weighted_average_precision(y, scores_b[s], np.ones((1, n)))[0]
                            - weighted_average_precision(y, scores_a[s], np.ones((1, n)))[0]
                            for s in range(n_seeds)]))
