@@ -488,13 +488,37 @@ def test_evidence_calls_separate_when_the_shared_trunk_is_far_too_narrow(tmp_pat
     task's own 2-unit network can. The evidence says so clearly, whatever the rules read."""
     x = features(n=1600, d=12, seed=3)
     y = np.stack([x[:, 2 * j] + x[:, 2 * j + 1] > 0 for j in range(6)], axis=1).astype(float)
-    config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [2]}},
+    config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [2]}, "select": "off"},
                            "train": {"progress": False, "epochs": 40, "batch_size": 32, "lr": 0.01},
                            "root": str(tmp_path)})
     advice = advise(config, label_table_from_arrays(x, y), probe_steps=20, threads=1)
     assert advice.recommendation == CALL_SEPARATE and advice.confidence == "clear", advice.reasons
     assert advice.evidence["differences"]["separate"][-1]["low"] > 0
     assert advice.reasons[0].startswith("separate networks, clearly")
+    assert "linear" not in advice.evidence  # select off: no linear candidate
+
+
+def test_evidence_reports_the_linear_candidate_of_select_auto(tmp_path: Path) -> None:
+    """The same linear tasks with model.select auto (the default): the evidence also fits the linear model train
+    and compare would weigh against each MLP, on the same rows, and says that it beats every network (so those
+    commands will keep it and the approaches become the same model); the call still compares the networks."""
+    from multitask.advise.evidence import measure_evidence
+
+    x = features(n=1600, d=12, seed=3)
+    y = np.stack([x[:, 2 * j] + x[:, 2 * j + 1] > 0 for j in range(6)], axis=1).astype(float)
+    config = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [2]}},
+                           "train": {"progress": False, "epochs": 40, "batch_size": 32, "lr": 0.01}})
+    train = label_table_from_arrays(x, y, split=np.array(["train"] * len(x)))
+    evidence = measure_evidence(config, train, np.arange(1200), np.arange(1200, 1600), image_size=None, seed=0)
+    linear = evidence.linear
+    assert linear is not None and linear.macro() > 0.97  # the tasks are linear
+    assert set(linear.ap) == set(evidence.tasks) and linear.steps == 0
+    assert linear.macro() > max(a.macro() for a in evidence.approaches.values())
+    assert any("above every network" in line for line in evidence.lines())
+    off = build_config({"model": {"trunk": "mlp", "trunk_options": {"hidden": [2]}, "select": "off"},
+                        "train": {"epochs": 2}})
+    assert measure_evidence(off, train, np.arange(1200), np.arange(1200, 1600), image_size=None, seed=0).linear \
+        is None
 
 
 def test_identical_tasks_are_never_a_clear_call_for_separate_networks(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from multitask.models.network import MultiTaskNetwork
 from multitask.tables import LabelTable
 from multitask.training import FitResult, fit
 
-__all__ = ["choice_applies", "decide", "describe", "fit_choosing", "linear_config", "linear_only"]
+__all__ = ["choice_applies", "decide", "describe", "fit_choosing", "linear_config", "linear_only", "recipe_chooses"]
 
 DEFAULT_HIDDEN = [256, 256]
 """The mlp trunk's default hidden layers (:func:`multitask.models.trunks.mlp`)."""
@@ -84,7 +84,17 @@ def choice_applies(config: RunConfig, table: LabelTable) -> bool:
     >>> choice_applies(RunConfig.model_validate({"model": {"trunk": "mlp", "select": "off"}}), table)
     False
     """
-    return _eligible(config) and bool(_hidden(config)) and bool((table.split == "val").any())
+    return recipe_chooses(config) and bool((table.split == "val").any())
+
+
+def recipe_chooses(config: RunConfig) -> bool:
+    """True when `config` makes a run choose between its MLP and a linear model, given a validation split (as
+    compare's tables always have): :func:`choice_applies` without the table.
+
+    >>> recipe_chooses(RunConfig.model_validate({"model": {"trunk": "mlp", "trunk_options": {"hidden": [8]}}}))
+    True
+    """
+    return _eligible(config) and bool(_hidden(config))
 
 
 def linear_config(config: RunConfig) -> RunConfig:

@@ -15,6 +15,12 @@ in macro AP (approach − shared) comes with a paired bootstrap interval over th
 gap that is closing fast is no evidence of the end result); otherwise it is a **tie**, and the cheaper
 approach — one shared network — is the call, "choose by cost".
 
+With the ``mlp`` trunk and ``model.select: auto`` a run keeps a linear model instead of its MLP unless the MLP
+is better on validation (:mod:`multitask.model_choice`). A linear model shares nothing, so where every network
+would keep it, shared and separate are the same model and the question is moot. The evidence fits that linear
+candidate once on the same rows and reports it beside the approaches (and says so when it scores above all of
+them); the call stays the comparison of the recipe's networks, which is what sharing changes.
+
 >>> import numpy as np
 >>> from multitask.config import build_config
 >>> from multitask.tables import label_table_from_arrays
@@ -35,7 +41,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +53,7 @@ from multitask.bootstrap import Difference, paired_ap_difference, summarize
 from multitask.config import RunConfig
 from multitask.inference import predict_logits
 from multitask.losses import per_task_losses
+from multitask.model_choice import recipe_chooses
 from multitask.optimization import schedule_factor
 from multitask.tables import LabelTable
 
@@ -116,14 +123,19 @@ class Evidence:
     """'clear' or 'tie'"""
     statement: str
     n_tasks: int
+    linear: ApproachEvidence | None = None
+    """The linear candidate of ``model.select: auto``, on the same rows (None when the recipe does not choose)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "checkpoints": self.checkpoints, "tasks": self.tasks,
-                "n_tasks": self.n_tasks, "fit_rows": self.fit_rows, "held_rows": self.held_rows,
-                "approaches": {k: a.to_dict() for k, a in self.approaches.items()},
-                "differences": {k: [{"mean": d.mean, "low": d.low, "high": d.high} for d in ds]
-                                for k, ds in self.differences.items()},
-                "call": self.call, "confidence": self.confidence, "statement": self.statement}
+        out = {"epochs": self.epochs, "checkpoints": self.checkpoints, "tasks": self.tasks,
+               "n_tasks": self.n_tasks, "fit_rows": self.fit_rows, "held_rows": self.held_rows,
+               "approaches": {k: a.to_dict() for k, a in self.approaches.items()},
+               "differences": {k: [{"mean": d.mean, "low": d.low, "high": d.high} for d in ds]
+                               for k, ds in self.differences.items()},
+               "call": self.call, "confidence": self.confidence, "statement": self.statement}
+        if self.linear is not None:
+            out["linear"] = self.linear.to_dict()
+        return out
 
     def lines(self) -> list[str]:
         """The evidence in words (:func:`describe`)."""
@@ -142,6 +154,15 @@ def describe(evidence: dict[str, Any]) -> list[str]:
         if name in evidence["differences"]:
             d = evidence["differences"][name][-1]
             line += f"; vs shared {_signed(d['mean'])} [{_signed(d['low'])}, {_signed(d['high'])}]"
+        out.append(line)
+    if "linear" in evidence:
+        linear = evidence["linear"]["macro"][-1]
+        best = max((a["macro"][-1] for a in evidence["approaches"].values() if a["macro"]), default=float("nan"))
+        line = (f"model.select auto: the linear candidate (no hidden layer) scores macro AP {_number(linear)} on the "
+                "same rows")
+        if math.isfinite(linear) and math.isfinite(best) and linear >= best:
+            line += (", above every network: train and compare will probably keep linear models, which share "
+                     "nothing — then the approaches are the same model (model.select off compares the networks)")
         out.append(line)
     out.append(evidence["statement"])
     return out
@@ -205,12 +226,42 @@ def measure_evidence(config: RunConfig, train: LabelTable, fit_rows: np.ndarray,
         say(f"evidence: {name} ({len(networks)} network(s), {epochs:g} epochs each)")
         approaches[name] = _train_approach(config, train, fit, held, name, networks, tasks, checkpoints, seed)
     names = [train.tasks[j] for j in tasks]
+    linear = None
+    if recipe_chooses(config):
+        say("evidence: the linear candidate of model.select auto")
+        linear = _fit_linear_candidate(config, train, fit, held, tasks, len(checkpoints))
     differences = {name: [_macro_difference(approaches["shared"], a, names, c) for c in range(len(checkpoints))]
                    for name, a in approaches.items() if name != "shared"}
     call, confidence, statement = decide(differences, n_tasks=train.n_tasks, scored=len(tasks))
     return Evidence(epochs=epochs, checkpoints=checkpoints, tasks=names, fit_rows=len(fit), held_rows=len(held),
                     approaches=approaches, differences=differences, call=call, confidence=confidence,
-                    statement=statement, n_tasks=train.n_tasks)
+                    statement=statement, n_tasks=train.n_tasks, linear=linear)
+
+
+def _fit_linear_candidate(config: RunConfig, train: LabelTable, fit: ProbeData, held: ProbeData,
+                          scored: list[int], n_checkpoints: int) -> ApproachEvidence:
+    """The linear model of :mod:`multitask.model_choice`, fitted (:func:`multitask.linear_fit.fit_linear`) on the
+    fit rows and scored on the held-out rows. The held-out rows are its "val" split, which only labels its
+    history: with one value of C (:data:`multitask.linear_fit.C_GRID`) nothing is chosen on them."""
+    from multitask.linear_fit import C_GRID, fit_linear
+    from multitask.model_choice import linear_config
+
+    assert len(C_GRID) == 1, "the held-out rows would choose C: give the linear fit its own validation rows"
+    start = time.perf_counter()
+    rows = np.concatenate([fit.rows, held.rows])
+    table = replace(train.subset(rows), split=np.array(["train"] * len(fit) + ["val"] * len(held)))
+    result = fit_linear(linear_config(config), table)
+    logits = predict_logits(result.network, held.inputs(), 512, torch.device("cpu"))
+    names = train.tasks
+    ap, scores, labels = {}, {}, {}
+    for j in scored:
+        known = held.known[:, j].numpy()
+        y = labels[names[j]] = held.targets[known, j].numpy()
+        probability = 1 / (1 + np.exp(-logits[known, j].astype(np.float64)))
+        scores[names[j]] = [probability] * n_checkpoints
+        ap[names[j]] = [_ap(y, probability)] * n_checkpoints
+    parameters = sum(p.numel() for p in result.network.parameters())
+    return ApproachEvidence("linear", ap, 1, parameters, 0, time.perf_counter() - start, scores, labels)
 
 
 def decide(differences: dict[str, list[Difference]], *, n_tasks: int, scored: int) -> tuple[str, str, str]:
