@@ -48,6 +48,8 @@ def test_against_the_hand_computation() -> None:
     assert scores.n_boxes.tolist() == [2, 0] and scores.n_detections.tolist() == [3, 0]
     out = scores.to_dict()
     assert out["classes"]["B"]["ap50"] is None and out["map50"] == pytest.approx(AP50)
+    fast = detection_scores(hand_predictions(), hand_table(), ap50_only=True)  # the bootstraps' evaluation
+    assert fast.ap50[0] == pytest.approx(AP50, abs=1e-9) and fast.ap[0] == pytest.approx(AP50, abs=1e-9)
 
 
 def test_a_detection_in_an_unknown_image_class_changes_nothing() -> None:

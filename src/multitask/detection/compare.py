@@ -57,7 +57,7 @@ def paired_detection_difference(table: BoxTable, a: Sequence[Detections], b: Seq
     from multitask.detection.metrics import detection_scores
 
     def scores(predictions: Sequence[Detections], part: BoxTable) -> np.ndarray:
-        return getattr(detection_scores(predictions, part), key)
+        return getattr(detection_scores(predictions, part, ap50_only=key == "ap50"), key)
 
     point = scores(b, table) - scores(a, table)
     rng = np.random.default_rng(seed)
