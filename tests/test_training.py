@@ -115,3 +115,32 @@ def test_unknown_labels_are_ignored_by_training(tmp_path: Path) -> None:
     runs = [train_run(config, t, quiet=True, report=False) for t in (a, b)]
     wa, wb = (load_file(str(r.path / "model.safetensors")) for r in runs)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_task_without_any_known_validation_label_trains_and_is_left_out_of_val_map(tmp_path: Path) -> None:
+    """Task c has no known label in the validation split (a small task can end up so): training runs (torchmetrics'
+    multilabel AP used to fail on it with an IndexError) and the epoch's val_map is sklearn's mean AP over a, b."""
+    from sklearn.metrics import average_precision_score
+
+    from multitask.training import KnownLabelAP
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, :3] > 0).astype(float)
+    y[200:250, 2] = np.nan
+    table = label_table_from_arrays(x, y, tasks=["a", "b", "c"],
+                                    split=np.array(["train"] * 200 + ["val"] * 50 + ["test"] * 50))
+    config = build_config({"root": str(tmp_path), "model": {"trunk": "mlp", "trunk_options": {"hidden": [8]},
+                                                            "select": "off"},
+                           "train": {"epochs": 2, "progress": False, "monitor": "val_map"}})
+    run = train_run(config, table, quiet=True, report=False)
+    assert run.metrics["epochs"] == 2 and all(np.isfinite(h["val_map"]) for h in run.metrics["history"])
+    probs, targets = torch.rand(60, 3), (torch.rand(60, 3) < 0.4).long()
+    targets[:, 2] = -1
+    targets[:20, 1] = -1
+    metric = KnownLabelAP(3)
+    metric.update(probs[:25], targets[:25])
+    metric.update(probs[25:], targets[25:])
+    expected = [average_precision_score(targets[targets[:, j] >= 0, j], probs[targets[:, j] >= 0, j]) for j in (0, 1)]
+    np.testing.assert_allclose(metric.compute()[:2].numpy(), expected, rtol=1e-5)
+    assert torch.isnan(metric.compute()[2])

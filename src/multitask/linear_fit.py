@@ -40,7 +40,7 @@ from multitask.data.datamodule import feature_statistics
 from multitask.losses import per_task_losses
 from multitask.models.network import MultiTaskNetwork, build_network
 from multitask.tables import LabelTable
-from multitask.training import FitResult, ValidationCounts, _update_ap, loss_tensors, validation_ap
+from multitask.training import FitResult, ValidationCounts, loss_tensors, validation_ap
 from multitask.weighting import build_weighting
 
 __all__ = ["C_GRID", "fit_linear"]
@@ -67,7 +67,7 @@ def _validation(network: MultiTaskNetwork, x: torch.Tensor, targets: torch.Tenso
         for start in range(0, len(x), CHUNK):
             logits = network(x[start:start + CHUNK]).float()
             t, k = targets[start:start + CHUNK], known[start:start + CHUNK]
-            _update_ap(ap, torch.sigmoid(logits), torch.where(k, t.long(), -1))
+            ap.update(torch.sigmoid(logits), torch.where(k, t.long(), -1))
             counts.update(logits, t, k)
         values = ap.compute().float().reshape(-1)
         loss, positives, known_counts = counts.compute()

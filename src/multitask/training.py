@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import Metric
-from torchmetrics.classification import BinaryAveragePrecision, MultilabelAveragePrecision
+from torchmetrics.functional.classification import binary_average_precision
+from torchmetrics.utilities import dim_zero_cat
 
 from multitask.best_epoch import BestEpochRule, scaled_patience
 from multitask.config import LossConfig, ModelConfig, RunConfig, TrainConfig
@@ -238,7 +238,7 @@ class MultiTaskModule(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor, Tensor], batch_index: int) -> None:
         x, targets, known = batch
         logits = self.network(x).float()
-        _update_ap(self.val_ap, torch.sigmoid(logits), torch.where(known, targets.long(), -1))
+        self.val_ap.update(torch.sigmoid(logits), torch.where(known, targets.long(), -1))
         self.val_counts.update(logits, targets, known)
 
     def on_validation_epoch_end(self) -> None:
@@ -247,9 +247,7 @@ class MultiTaskModule(L.LightningModule):
         summed / gathered across processes."""
         if not self.val_counts.update_called:
             return
-        with warnings.catch_warnings():  # a task without positives: AP undefined, left out below
-            warnings.filterwarnings("ignore", message=".*positive samples.*")
-            ap = self.val_ap.compute().float().reshape(-1)
+        ap = self.val_ap.compute().float().reshape(-1)  # NaN where a task lacks a class: left out below
         loss, positives, known = self.val_counts.compute()
         self.val_ap.reset()
         self.val_counts.reset()
@@ -294,19 +292,44 @@ class ValidationCounts(Metric):
         return (self.loss_sum / self.rows.clamp(min=1)).float(), self.positives, self.known
 
 
-def validation_ap(n_tasks: int) -> Metric:
-    """Average precision per task over known labels (unknown = -1, ignored); torchmetrics' multilabel metric,
-    or its binary one for a single task (the multilabel one needs two labels or more)."""
-    if n_tasks == 1:
-        return BinaryAveragePrecision(ignore_index=-1)
-    return MultilabelAveragePrecision(num_labels=n_tasks, average=None, ignore_index=-1)
+class KnownLabelAP(Metric):
+    """Average precision of each task over its known validation labels (targets: 1, 0, or -1 for unknown),
+    gathered across processes; NaN for a task without both classes among them. Each task's AP is torchmetrics'
+    ``binary_average_precision`` on its known rows (its multilabel metric fails outright when one task has no
+    known validation label at all).
+
+    >>> metric = KnownLabelAP(2)
+    >>> metric.update(torch.tensor([[0.9, 0.2], [0.1, 0.8], [0.6, 0.3]]), torch.tensor([[1, -1], [0, -1], [0, -1]]))
+    >>> metric.compute()
+    tensor([1., nan])
+    """
+
+    full_state_update = False
+
+    def __init__(self, n_tasks: int) -> None:
+        super().__init__()
+        self.n_tasks = n_tasks
+        self.add_state("probs", [], dist_reduce_fx="cat")
+        self.add_state("targets", [], dist_reduce_fx="cat")
+
+    def update(self, probs: Tensor, targets: Tensor) -> None:
+        self.probs.append(probs.reshape(-1, self.n_tasks).float())
+        self.targets.append(targets.reshape(-1, self.n_tasks).long())
+
+    def compute(self) -> Tensor:
+        probs, targets = dim_zero_cat(self.probs), dim_zero_cat(self.targets)
+        out = torch.full((self.n_tasks,), float("nan"))
+        for j in range(self.n_tasks):
+            known = targets[:, j] >= 0
+            y = targets[known, j]
+            if 0 < int(y.sum()) < len(y):
+                out[j] = binary_average_precision(probs[known, j], y)
+        return out
 
 
-def _update_ap(metric: Metric, probs: Tensor, targets: Tensor) -> None:
-    if isinstance(metric, BinaryAveragePrecision):
-        metric.update(probs.reshape(-1), targets.reshape(-1))
-    else:
-        metric.update(probs, targets)
+def validation_ap(n_tasks: int) -> KnownLabelAP:
+    """Average precision per task over known labels (unknown = -1, ignored): :class:`KnownLabelAP`."""
+    return KnownLabelAP(n_tasks)
 
 
 def _generators(module: torch.nn.Module) -> list[tuple[str, torch.Generator]]:
