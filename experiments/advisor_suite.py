@@ -316,9 +316,15 @@ def write_doc(rows: list[dict[str, Any]], seconds: float | None) -> None:
         agree = sum(r["agree"] for r in mine)
         wrong = sum(r["confident_wrong"] for r in mine)
         rules = sum(r["rule_call"] == r["winner"] for r in mine)
+        cost = max(r["advice_seconds"] / r["truth_seconds"] for r in mine)
         lines += [f"**{part}** ({len(mine)} settings): agreement {agree}/{len(mine)} "
                   f"({100 * agree / len(mine):.0f} %), confident wrong calls {wrong}; the rules alone "
-                  f"{rules}/{len(mine)}.", ""]
+                  f"{rules}/{len(mine)}; the advice cost at most {100 * cost:.0f} % of its ground truth's time.", ""]
+        if part == "held-out" and len(mine) == sum(PART[x.name] == "held-out" for x in SETTINGS):
+            lines += [f"Targets (held-out part): agreement ≥ 80 % — {100 * agree / len(mine):.0f} %, "
+                      f"{'met' if agree >= 0.8 * len(mine) else '**missed**'}; no confident wrong call — {wrong}, "
+                      f"{'met' if not wrong else '**missed**'}; advice ≤ 20 % of the comparison it predicts — "
+                      f"{100 * cost:.0f} %, {'met' if cost <= 0.2 else '**missed**'}.", ""]
         table = [[r["setting"], r["describe"], f"{r['call']} ({r['confidence']})", r["winner"],
                   C.fmt_diff(r["difference"]), "yes" if r["agree"] else "**no**",
                   f"{r['advice_seconds']:.0f} / {r['truth_seconds']:.0f}"] for r in mine]
