@@ -204,11 +204,12 @@ def table_and_config(setting: Setting, out: Path):
                       "accelerator": "cpu", "devices": 1}})
         return table, config
     if setting.kind == "roadsign":
-        path = C.ROADSIGN / "labels.csv"
-        table = C.read(path)
+        from multitask.tables import read_data
+
         config = C.image_config(out, width=recipe["width"], epochs=recipe["epochs"],
-                                image_size=setting.data["image_size"], data={"images": str(C.ROADSIGN)})
-        return table, config
+                                image_size=setting.data["image_size"],
+                                data={"path": str(C.ROADSIGN / "labels.csv"), "images": str(C.ROADSIGN / "images")})
+        return read_data(config.data), config
     if setting.kind == "scenes":
         path = C.scenes(f"suite_{setting.name}", n_images=setting.data["images"], image_size=32, seed=21)
     else:
