@@ -36,6 +36,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
+from torch.utils.data import DataLoader
 
 from multitask.config import TrainConfig
 from multitask.errors import TrainingInterrupted
@@ -44,8 +45,8 @@ from multitask.files import atomic_write_with
 log = logging.getLogger(__name__)
 
 __all__ = ["LAST_CHECKPOINT", "AtomicCheckpointIO", "EpochHook", "History", "ProgressLog", "RandomState",
-           "TrainerRun", "TrainingInterrupted", "epoch_of_score", "experiment_loggers", "lightning_quiet",
-           "progress_bar", "run_trainer"]
+           "ShuffleState", "TrainerRun", "TrainingInterrupted", "epoch_of_score", "experiment_loggers",
+           "lightning_quiet", "progress_bar", "run_trainer"]
 
 
 class ProgressLog(Callback):
@@ -213,6 +214,31 @@ class EpochHook(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self.hook(trainer.current_epoch + 1)
+
+
+class ShuffleState:
+    """A data module's training shuffle generator, its state kept in checkpoints (Lightning saves a data module's
+    ``state_dict``): a resumed run draws the same batches in the same order as an uninterrupted one. A data module
+    lists it first among its bases and passes its training loader through :meth:`remember_loader`."""
+
+    _loader: DataLoader | None = None
+    _restored: Tensor | None = None
+
+    def remember_loader(self, loader: DataLoader) -> DataLoader:
+        """`loader`, its generator set to the restored state when resuming; remembered for the next checkpoint."""
+        if self._restored is not None and loader.generator is not None:
+            loader.generator.set_state(self._restored)
+            self._restored = None
+        self._loader = loader
+        return loader
+
+    def state_dict(self) -> dict:
+        if self._loader is None or self._loader.generator is None:
+            return {}
+        return {"shuffle_generator": self._loader.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._restored = state_dict.get("shuffle_generator")
 
 
 def epoch_of_score(history: list[dict[str, float]], key: str, score: float | None) -> int | None:

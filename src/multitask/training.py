@@ -29,7 +29,7 @@ from multitask.losses import per_task_losses, pos_weight_from_counts
 from multitask.models.network import MultiTaskNetwork, build_network
 from multitask.optimization import recipe_optimizer
 from multitask.tables import LabelTable
-from multitask.trainer import epoch_of_score, run_trainer
+from multitask.trainer import ShuffleState, epoch_of_score, run_trainer
 from multitask.unknown import UNKNOWNS, build_unknown
 from multitask.weighting import Weighting, build_weighting
 
@@ -338,30 +338,11 @@ def _generators(module: torch.nn.Module) -> list[tuple[str, torch.Generator]]:
             for name, value in vars(child).items() if isinstance(value, torch.Generator)]
 
 
-class ResumableDataModule(MultiTaskDataModule):
-    """The data module, with the training shuffle generator's state in checkpoints: a resumed run draws the
-    same batches in the same order as an uninterrupted one."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self._loader: DataLoader | None = None
-        self._restored: Tensor | None = None
+class ResumableDataModule(ShuffleState, MultiTaskDataModule):
+    """The data module, with the training shuffle generator's state in checkpoints (:class:`ShuffleState`)."""
 
     def train_dataloader(self) -> DataLoader:
-        loader = super().train_dataloader()
-        if self._restored is not None and loader.generator is not None:
-            loader.generator.set_state(self._restored)
-            self._restored = None
-        self._loader = loader
-        return loader
-
-    def state_dict(self) -> dict:
-        if self._loader is None or self._loader.generator is None:
-            return {}
-        return {"shuffle_generator": self._loader.generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._restored = state_dict.get("shuffle_generator")
+        return self.remember_loader(super().train_dataloader())
 
 
 @dataclass

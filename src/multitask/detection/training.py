@@ -36,7 +36,7 @@ from multitask.detection.boxes import BoxTable
 from multitask.detection.model import Detector, build_detector
 from multitask.errors import ConfigError, LabelError
 from multitask.optimization import recipe_optimizer
-from multitask.trainer import epoch_of_score, run_trainer
+from multitask.trainer import ShuffleState, epoch_of_score, run_trainer
 from multitask.weighting import Weighting, build_weighting
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def collate(batch: list[tuple[Tensor, Target, int]]) -> tuple[list[Tensor], list
     return list(images), list(targets), list(indices)
 
 
-class DetectionDataModule(L.LightningDataModule):
+class DetectionDataModule(ShuffleState, L.LightningDataModule):
     """Train / val loaders of a BoxTable, the shuffle generator's state kept in checkpoints (as for labels)."""
 
     def __init__(self, table: BoxTable, data: DataConfig, batch_size: int, seed: int = 0) -> None:
@@ -116,8 +116,6 @@ class DetectionDataModule(L.LightningDataModule):
         self.table, self.data, self.batch_size, self.seed = table, data, batch_size, seed
         self.train_set: DetectionDataset | None = None
         self.val_set: DetectionDataset | None = None
-        self._loader: DataLoader | None = None
-        self._restored: Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
         cache = self.data.cache_images if self.data.cache_images is not None else True
@@ -130,26 +128,15 @@ class DetectionDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
         generator = torch.Generator().manual_seed(self.seed)
-        if self._restored is not None:
-            generator.set_state(self._restored)
-            self._restored = None
-        self._loader = DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, collate_fn=collate,
-                                  generator=generator, num_workers=self.data.num_workers or 0, drop_last=False)
-        return self._loader
+        return self.remember_loader(DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
+                                               collate_fn=collate, generator=generator,
+                                               num_workers=self.data.num_workers or 0, drop_last=False))
 
     def val_dataloader(self) -> DataLoader:
         if self.val_set is None:
             return DataLoader([])
         return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=collate,
                           num_workers=self.data.num_workers or 0)
-
-    def state_dict(self) -> dict:
-        if self._loader is None or self._loader.generator is None:
-            return {}
-        return {"shuffle_generator": self._loader.generator.get_state()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._restored = state_dict.get("shuffle_generator")
 
 
 def check_weighting(name: str, n_classes: int, options: dict[str, Any]) -> Weighting:
